@@ -1,0 +1,1 @@
+"""Attacks that try to restore plain images from ciphertexts (one per module)."""

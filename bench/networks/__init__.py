@@ -1,0 +1,1 @@
+"""Network registry: classifiers and the adaptation networks some schemes need."""

@@ -1,0 +1,1 @@
+"""Reports rendered from result records: Table I, Fig. 4, the regression check."""

@@ -1,0 +1,1 @@
+"""Learnable image encryption schemes (one family per module)."""
