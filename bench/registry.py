@@ -12,10 +12,12 @@ import fnmatch
 import re
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
+from .errors import PPBenchError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(PPBenchError, KeyError):
     """Raised for a name that is not registered; the message lists close matches."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
