@@ -71,6 +71,8 @@ def transform_path(input_path: Path, output: Path, transform: Transform, *, resi
     if input_path.is_dir():
         return _transform_folder(input_path, output, transform, resize)
     if input_path.suffix.lower() == ".npz":
+        if output.suffix.lower() != ".npz":
+            raise InputError(f"output {output} must end in .npz for an .npz input (arrays are stored losslessly)")
         return _transform_npz(input_path, output, transform, resize)
     if input_path.suffix.lower() in IMAGE_SUFFIXES:
         if output.suffix.lower() not in LOSSLESS_SUFFIXES:

@@ -207,7 +207,7 @@ class SchemeKey:
         try:
             secret = bytes.fromhex(raw["secret"])
             key = cls(scheme=str(raw["scheme"]), params=dict(raw.get("params", {})), secret=secret)
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, KeyFileError):
             raise KeyFileError(f"key file {path} is corrupt (bad secret or fields); regenerate it with `ppbench keygen`") from None
         if raw.get("key_id") not in (None, key.key_id):
             raise KeyFileError(f"key file {path} is corrupt (its key_id does not match its secret); regenerate it")

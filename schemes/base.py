@@ -318,6 +318,11 @@ def create_scheme(
     if isinstance(key, (str, os.PathLike)):
         source = f"key file {Path(key)}"
         key = SchemeKey.load(key)
+    if key is not None and not isinstance(key, SchemeKey):
+        raise KeyFileError(
+            f"key must be a SchemeKey or a key-file path, got {type(key).__name__}; integers are not keys: "
+            "make one with generate_key(...) or `ppbench keygen`"
+        )
     if key is not None:
         image_size = image_size if image_size is not None else key.params.get("image_size")
         block_size = block_size if block_size is not None else key.params.get("block_size")
