@@ -1,0 +1,332 @@
+"""Read every complete ``result.json`` under a folder, once, for all report views.
+
+RobustBench's rule: records are the truth, tables and figures are views. This module is the one place
+where reports read records (the contract is ``docs/records.md``, schema_version 1); Table I, Fig. 4 and
+the regression check all take the :class:`RecordSet` it returns, so they can never disagree about which
+runs exist. It reads JSON with the standard library and builds pandas frames; it never imports torch
+or the training code, so ``ppbench report`` stays fast.
+
+What it does with imperfect folders, and why (each case becomes a note that the reports print):
+
+- ``status != "complete"``: skipped and counted. A running record is rewritten after every epoch, so
+  its numbers are not final.
+- unreadable JSON, an unsupported ``schema_version`` or a record without a scheme: skipped and named.
+- several records for the same run (scheme, network, dataset, profile, seed): when their results agree
+  they are *duplicates* and one is kept; when they differ they are a *conflict*: the latest finished
+  record is used, and the note names every record and every differing number, so nothing is silently
+  averaged or dropped.
+- records outside ``profile`` / ``dataset`` filters are counted, not read further.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from ppbench.errors import DataError
+
+RESULT_FILE = "result.json"
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+NO_NETWORK = "none"
+"""The network name reports use for attack-only records (``network: null`` in the record)."""
+
+#: Schemes in the order of the seed paper's Table I; others follow alphabetically.
+SCHEME_ORDER = ("le", "etc", "ele", "pe", "pe_np", "proposed", "plain")
+#: Attacks in the order of the seed paper's Fig. 4; others follow alphabetically.
+ATTACK_ORDER = ("fr", "fr_adv", "gan", "itn", "itn_unet")
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key putting ``resnet2`` before ``resnet10`` (timm's natural order)."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", str(name)) if p != ""]
+
+
+def scheme_sort_key(scheme: str) -> tuple[int, list[Any]]:
+    """The paper's scheme order first, then any other scheme by name."""
+    order = SCHEME_ORDER.index(scheme) if scheme in SCHEME_ORDER else len(SCHEME_ORDER)
+    return order, natural_key(scheme)
+
+
+def attack_sort_key(attack: str) -> tuple[int, list[Any]]:
+    """The paper's attack order (FR, GAN, ITN) first, then any other attack by name."""
+    order = ATTACK_ORDER.index(attack) if attack in ATTACK_ORDER else len(ATTACK_ORDER)
+    return order, natural_key(attack)
+
+
+def network_sort_key(network: str) -> tuple[int, list[Any]]:
+    """Networks by natural name, attack-only (``none``) last."""
+    return (1 if network == NO_NETWORK else 0), natural_key(network)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One complete record and the run folder it came from."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record.get("run_id") or self.path.name)
+
+    @property
+    def scheme(self) -> str:
+        return str(self.record["scheme"]["name"])
+
+    @property
+    def network(self) -> str:
+        net = self.record.get("network")
+        return str(net["name"]) if isinstance(net, dict) and net.get("name") else NO_NETWORK
+
+    @property
+    def dataset(self) -> str:
+        return str((self.record.get("dataset") or {}).get("name", "unknown"))
+
+    @property
+    def profile(self) -> str:
+        return str(self.record.get("profile") or "unknown")
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.record.get("seed")
+        return int(seed) if isinstance(seed, (int, float)) else None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int | None]:
+        """What identifies a run for reports: scheme, network, dataset, profile, seed."""
+        return self.scheme, self.network, self.dataset, self.profile, self.seed
+
+    @property
+    def label(self) -> str:
+        seed = "?" if self.seed is None else self.seed
+        return f"{self.scheme}/{self.network} on {self.dataset}, profile {self.profile}, seed {seed}"
+
+    @property
+    def accuracy(self) -> float | None:
+        value = (self.record.get("metrics") or {}).get("accuracy")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def attacks(self) -> dict[str, dict[str, Any]]:
+        attacks = (self.record.get("metrics") or {}).get("attacks") or {}
+        return {str(k): v for k, v in attacks.items() if isinstance(v, dict)}
+
+    @property
+    def config_hash(self) -> str:
+        """The run id's last part (``<hash8>``: the resolved config's hash), or '' if it has none."""
+        tail = self.run_id.rsplit("-", 1)[-1]
+        return tail if re.fullmatch(r"[0-9a-f]{6,}", tail) else ""
+
+    @property
+    def image_size(self) -> str:
+        size = (self.record.get("dataset") or {}).get("image_size") or (self.record.get("scheme") or {}).get("image_size")
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            return f"{size[0]}x{size[1]}"
+        return "?"
+
+    def results(self) -> dict[str, float | None]:
+        """The numbers a report shows from this run, flat: compared to detect conflicting records."""
+        out: dict[str, float | None] = {"accuracy": self.accuracy}
+        for name, attack in self.attacks.items():
+            for field_name in ("ssim_mean", "ciphertexts_to_break"):
+                value = attack.get(field_name)
+                out[f"{name} {field_name}"] = float(value) if isinstance(value, (int, float)) else None
+        return out
+
+
+@dataclass
+class Notes:
+    """Everything a reader must know about records that were not used as they are."""
+
+    incomplete: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    filtered_out: int = 0
+
+    def lines(self) -> list[str]:
+        """One line per note, for Markdown lists and the terminal."""
+        out: list[str] = []
+        if self.incomplete:
+            out.append(f"skipped {len(self.incomplete)} incomplete record(s) (status not complete): "
+                       + "; ".join(self.incomplete))
+        out += [f"unreadable record skipped: {u}" for u in self.unreadable]
+        out += [f"conflict: {c}" for c in self.conflicts]
+        out += [f"duplicate: {d}" for d in self.duplicates]
+        if self.filtered_out:
+            out.append(f"{self.filtered_out} complete record(s) outside the profile/dataset filter not shown")
+        return out
+
+
+@dataclass
+class RecordSet:
+    """The complete, de-duplicated runs under one results folder, plus notes on everything else."""
+
+    folder: Path
+    runs: list[Run]
+    notes: Notes
+    filters: dict[str, str] = field(default_factory=dict)
+
+    def runs_frame(self) -> pd.DataFrame:
+        """One row per run: identity, dataset facts and accuracy (NaN for attack-only runs)."""
+        rows = []
+        for run in self.runs:
+            ds = run.record.get("dataset") or {}
+            rows.append({
+                "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
+                "num_classes": ds.get("num_classes"), "n_train": ds.get("n_train"), "n_test": ds.get("n_test"),
+                "image_size": run.image_size, "profile": run.profile, "seed": run.seed,
+                "accuracy": math.nan if run.accuracy is None else run.accuracy, "path": str(run.path),
+            })
+        columns = ["run_id", "scheme", "network", "dataset", "num_classes", "n_train", "n_test", "image_size",
+                   "profile", "seed", "accuracy", "path"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def attacks_frame(self) -> pd.DataFrame:
+        """One row per (run, attack): the attack's summary numbers."""
+        rows = []
+        for run in self.runs:
+            for name, attack in run.attacks.items():
+                ctb = attack.get("ciphertexts_to_break")
+                rows.append({
+                    "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
+                    "profile": run.profile, "seed": run.seed, "attack": name,
+                    "ssim_mean": _num(attack.get("ssim_mean")), "ssim_std": _num(attack.get("ssim_std")),
+                    "n_images": attack.get("n_images"),
+                    "ciphertexts_to_break": _num(ctb) if ctb is not None else math.nan,
+                })
+        columns = ["run_id", "scheme", "network", "dataset", "profile", "seed", "attack", "ssim_mean", "ssim_std",
+                   "n_images", "ciphertexts_to_break"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def describe(self) -> str:
+        """'N runs; profiles ...; datasets ...; image sizes ...' for report headers."""
+        return describe_runs(self.runs)
+
+
+def describe_runs(runs: Iterable[Run]) -> str:
+    """Say how many runs, and from which profiles, datasets (with their sizes) and image sizes."""
+    runs = list(runs)
+    if not runs:
+        return "0 runs"
+    profiles = sorted({r.profile for r in runs}, key=natural_key)
+    datasets = {}
+    for run in runs:
+        ds = run.record.get("dataset") or {}
+        datasets.setdefault(run.dataset, dataset_summary(run.dataset, ds))
+    sizes = sorted({r.image_size for r in runs}, key=natural_key)
+    return (f"{len(runs)} run(s); profile {', '.join(profiles)}; dataset "
+            + ", ".join(datasets[k] for k in sorted(datasets, key=natural_key))
+            + f"; image size {', '.join(sizes)}")
+
+
+def dataset_summary(name: str, ds: dict[str, Any]) -> str:
+    """``sample (CIFAR-10 subset: 2000 train / 500 test, 10 classes)``: what a dataset column really holds."""
+    family = "CIFAR-100" if ds.get("num_classes") == 100 else "CIFAR-10"
+    full = (name.lower().replace("-", "") == family.lower().replace("-", "")
+            and ds.get("n_train") in (None, 50000) and ds.get("n_test") in (None, 10000))
+    kind = family if full else f"{family} subset"
+    parts = []
+    if ds.get("n_train") is not None and ds.get("n_test") is not None:
+        parts.append(f"{ds['n_train']} train / {ds['n_test']} test")
+    if ds.get("num_classes") is not None:
+        parts.append(f"{ds['num_classes']} classes")
+    return f"{name} ({kind}" + (": " + ", ".join(parts) if parts else "") + ")"
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The record at ``path``, or None and why not."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{path}: {type(exc).__name__}: {exc}"
+    if not isinstance(record, dict):
+        return None, f"{path}: not a JSON object"
+    if record.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
+        return None, (f"{path}: schema_version {record.get('schema_version')!r} "
+                      f"(this report reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})")
+    if not isinstance(record.get("scheme"), dict) or not record["scheme"].get("name"):
+        return None, f"{path}: no scheme.name"
+    return record, ""
+
+
+def _finished(run: Run) -> tuple[str, str]:
+    return str(run.record.get("finished_at") or ""), str(run.path)
+
+
+def _differences(runs: list[Run]) -> list[str]:
+    """'accuracy 0.4370 (run-a) vs 0.5120 (run-b)' for every number the runs disagree on."""
+    results = [r.results() for r in runs]
+    names = sorted({k for res in results for k in res})
+    out = []
+    for name in names:
+        values = [res.get(name) for res in results]
+        present = [v for v in values if v is not None]
+        if len(present) < 2 or all(math.isclose(v, present[0], rel_tol=0, abs_tol=1e-12) for v in present):
+            continue
+        out.append(f"{name} " + " vs ".join(f"{v:.4f} ({r.run_id})" for v, r in zip(values, runs) if v is not None))
+    return out
+
+
+def _resolve(group: list[Run], notes: Notes) -> Run:
+    """Keep one run of records that describe the same run; note duplicates and conflicts."""
+    group = sorted(group, key=_finished)
+    kept = group[-1]
+    if len(group) == 1:
+        return kept
+    diffs = _differences(group)
+    where = ", ".join(f"{r.run_id} [{r.path}]" for r in group)
+    if not diffs:
+        notes.duplicates.append(f"{kept.label}: {len(group)} records with the same results ({where}); one kept")
+        return kept
+    hashes = {r.config_hash for r in group}
+    why = "different configs" if len(hashes) > 1 else "same config, different results"
+    notes.conflicts.append(f"{kept.label}: {len(group)} records disagree ({why}): {'; '.join(diffs)}; "
+                           f"using the latest finished, {kept.run_id}")
+    return kept
+
+
+def find_result_files(folder: Path) -> list[Path]:
+    """Every ``result.json`` under ``folder`` (any depth), sorted for a stable order."""
+    return sorted(p for p in folder.rglob(RESULT_FILE) if p.is_file())
+
+
+def load_results(folder: str | Path, *, profile: str | None = None, dataset: str | None = None) -> RecordSet:
+    """Read ``folder`` into a :class:`RecordSet` (complete runs only; see the module docstring).
+
+    ``profile`` and ``dataset`` keep only the records whose ``profile`` / ``dataset.name`` equal them.
+    A folder that does not exist is an error; an empty one is an empty set (reports then say so).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"results folder {folder} not found; pass --results DIR (the folder `ppbench run` writes to)")
+    notes = Notes()
+    groups: dict[tuple[Any, ...], list[Run]] = {}
+    for path in find_result_files(folder):
+        record, problem = _read(path)
+        if record is None:
+            notes.unreadable.append(problem)
+            continue
+        run = Run(path.parent, record)
+        if record.get("status") != "complete":
+            notes.incomplete.append(f"{run.run_id} (status {record.get('status')!r})")
+            continue
+        if (profile is not None and run.profile != profile) or (dataset is not None and run.dataset != dataset):
+            notes.filtered_out += 1
+            continue
+        groups.setdefault(run.key, []).append(run)
+    runs = [_resolve(group, notes) for _, group in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+    runs.sort(key=lambda r: (scheme_sort_key(r.scheme), network_sort_key(r.network), r.dataset, r.profile,
+                             -1 if r.seed is None else r.seed))
+    filters = {k: v for k, v in (("profile", profile), ("dataset", dataset)) if v is not None}
+    return RecordSet(folder=folder, runs=runs, notes=notes, filters=filters)

@@ -1,0 +1,48 @@
+"""``report.md``: the index page that links Table I and Fig. 4 and says what they were made from.
+
+A reader who opens only this page learns which profile(s), data set(s), image size(s) and how many runs
+each view comes from, the rule behind the security verdict (with the threshold used), and every note
+(missing runs, conflicting records, skipped incomplete ones): RobustBench's users keep asking "what
+exactly did this number come from?", and this page answers before they ask.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ppbench.atomic import atomic_write_text
+
+from .fig4 import Fig4
+from .load import RecordSet
+from .security import rule_text
+from .table1 import Table1, table_notes
+
+
+def render_page(records: RecordSet, table: Table1, fig4: Fig4) -> str:
+    filters = ", ".join(f"{k} {v}" for k, v in records.filters.items())
+    lines = ["# ppbench report: Table I and Fig. 4", "",
+             f"Rendered by `ppbench report` from the complete result records in `{records.folder}`"
+             + (f" (only {filters})" if filters else "") + f": {records.describe()}.", "",
+             "## Table I", "",
+             "[table1.md](table1.md) (Markdown) · [table1.csv](table1.csv) (numbers) · "
+             "[table1.tex](table1.tex) (LaTeX, booktabs)", "",
+             f"From {table.description}. Accuracy on each data set actually used, beside the seed paper's "
+             "Table I figures.", "",
+             "## Fig. 4", "",
+             "![Fig. 4](fig4.png)", "",
+             "[fig4.png](fig4.png) · [fig4.pdf](fig4.pdf)", ""]
+    if fig4.rows:
+        lines.append(f"Test image #{fig4.index} in every row, one run per scheme, from {fig4.description}.")
+    else:
+        lines.append("No record holds attack results, so Fig. 4 is empty.")
+    lines += ["", "## Security rule", "", rule_text(table.threshold) + ".", "", "## Notes", ""]
+    notes = table_notes(table, []) + records.notes.lines() + fig4.notes
+    lines += [f"- {note}" for note in notes] if notes else ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def write_page(records: RecordSet, table: Table1, fig4: Fig4, out_dir: Path) -> Path:
+    """Write ``report.md`` atomically into ``out_dir``."""
+    path = out_dir / "report.md"
+    atomic_write_text(path, render_page(records, table, fig4))
+    return path

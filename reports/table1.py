@@ -1,0 +1,395 @@
+"""Table I of the seed paper, rebuilt from result records, with the paper's own figures beside ours.
+
+One row per scheme x network x profile found in the records, plus one row for every row of the paper's
+Table I that no record matches (its cells empty, and a note says so). Columns:
+
+- ``Acc. <dataset>``: accuracy per dataset *name* in the records (``cifar10``, ``cifar100``, ``sample``,
+  ...), mean +- sample standard deviation (ddof 1) over seeds with the count when there are several. A
+  CIFAR-10 subset gets its own column next to the paper's CIFAR-10 figure: it is never shown as if it
+  were full CIFAR-10. CIFAR-100-like data sets (100 classes) sit next to the paper's CIFAR-100 figure.
+- ``Strongest attack`` / ``SSIM``: the attack with the highest mean SSIM among those recorded for the
+  scheme and profile (attacks target the encryption, not the classifier, so attack-only records count
+  for every network row of their scheme), and that mean.
+- ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
+  flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
+  run cannot break anything.
+- ``Paper ...``: the paper's figures from ``paper_table1.json`` (fractions), matched by scheme and by the
+  network patterns listed there; a scheme the paper ran on one network only is matched whatever network
+  ours used, and ``Paper network`` shows the difference.
+- ``Ciphertexts to break``: only when some record has ``metrics.attacks.<name>.ciphertexts_to_break``
+  (key-recovery attacks): the fewest over the scheme's attacks, with the attack's name.
+
+Views: ``table1.md`` (Markdown with notes), ``table1.csv`` (numbers, one column per quantity) and
+``table1.tex`` (booktabs; needs ``\\usepackage{booktabs,amssymb}``), all from one :class:`Table1`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ppbench.atomic import atomic_write_text
+
+from .load import (NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key,
+                   scheme_sort_key)
+from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text
+
+PAPER_TABLE = Path(__file__).with_name("paper_table1.json")
+FAMILIES = ("cifar10", "cifar100")
+FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+PAPER_ATTACKS = ("fr", "gan", "itn")
+"""The seed paper's three attacks: a verdict resting on fewer is flagged in the notes."""
+EMPTY = ""
+NOT_APPLICABLE = "—"
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One row of the paper's Table I (fractions; ``security`` None for the paper's dash)."""
+
+    scheme: str
+    label: str
+    network: str
+    networks: tuple[str, ...]
+    accuracy: dict[str, float | None]
+    security: bool | None
+    adaptation_network: bool = False
+
+    def matches_network(self, network: str) -> bool:
+        return any(fnmatch.fnmatchcase(network.lower(), p.lower()) for p in self.networks)
+
+
+def load_paper_table(path: Path = PAPER_TABLE) -> tuple[dict[str, Any], list[PaperRow]]:
+    """The paper's Table I: its source citation and its rows."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows = [PaperRow(scheme=r["scheme"], label=r["label"], network=r["network"], networks=tuple(r["networks"]),
+                     accuracy={f: r.get(f"accuracy_{f}") for f in FAMILIES}, security=r.get("security"),
+                     adaptation_network=bool(r.get("adaptation_network")))
+            for r in data["rows"]]
+    return data["source"], rows
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean, sample standard deviation (NaN for one value) and count of one quantity over seeds."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: pd.Series) -> "Stat | None":
+        values = values.dropna().astype(float)
+        if values.empty:
+            return None
+        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        return cls(float(values.mean()), std, int(len(values)))
+
+    def text(self, digits: int) -> str:
+        if self.n == 1:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class DatasetColumn:
+    """One accuracy column: a dataset name found in the records and the paper column it sits next to."""
+
+    name: str
+    family: str
+    summary: str
+
+
+@dataclass
+class Table1Row:
+    scheme: str
+    network: str | None
+    profile: str | None
+    paper: PaperRow | None
+    accuracy: dict[str, Stat] = field(default_factory=dict)
+    attack: str | None = None
+    ssim: Stat | None = None
+    secure: bool | None = None
+    ciphertexts: tuple[float, str] | None = None
+
+    @property
+    def has_record(self) -> bool:
+        return self.network is not None
+
+    @property
+    def attack_only(self) -> bool:
+        return self.network == NO_NETWORK
+
+
+@dataclass
+class Table1:
+    rows: list[Table1Row]
+    datasets: list[DatasetColumn]
+    threshold: float
+    show_ciphertexts: bool
+    source: dict[str, Any]
+    notes: list[str]
+    description: str
+
+
+def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
+    columns = []
+    for name, group in frame.groupby("dataset", sort=False):
+        first = group.iloc[0]
+        ds = {k: (None if pd.isna(first[k]) else int(first[k])) for k in ("num_classes", "n_train", "n_test")}
+        family = "cifar100" if ds["num_classes"] == 100 else "cifar10"
+        columns.append(DatasetColumn(str(name), family, dataset_summary(str(name), ds)))
+    return sorted(columns, key=lambda c: (FAMILIES.index(c.family), c.name != c.family, natural_key(c.name)))
+
+
+def _attack_stats(attacks: pd.DataFrame) -> dict[tuple[str, str], dict[str, Stat]]:
+    """Per (scheme, profile): each attack's mean SSIM over the records that ran it."""
+    out: dict[tuple[str, str], dict[str, Stat]] = {}
+    for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
+        stat = Stat.of(group["ssim_mean"])
+        if stat is not None:
+            out.setdefault((scheme, profile), {})[attack] = stat
+    return out
+
+
+def _ciphertexts(attacks: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
+    """Per (scheme, profile): the fewest ciphertexts any attack needed (mean over records), and which."""
+    out: dict[tuple[str, str], tuple[float, str]] = {}
+    frame = attacks.dropna(subset=["ciphertexts_to_break"])
+    for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
+        value = float(group["ciphertexts_to_break"].mean())
+        best = out.get((scheme, profile))
+        if best is None or value < best[0]:
+            out[(scheme, profile)] = (value, attack)
+    return out
+
+
+def _match_paper(scheme: str, network: str, paper_rows: list[PaperRow]) -> PaperRow | None:
+    candidates = [p for p in paper_rows if p.scheme == scheme]
+    for row in candidates:
+        if row.matches_network(network):
+            return row
+    if len(candidates) == 1 and scheme != "plain":
+        return candidates[0]
+    return None
+
+
+def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESHOLD,
+                 paper_table: Path = PAPER_TABLE) -> Table1:
+    """Aggregate ``records`` into Table I (see the module docstring for every column's rule)."""
+    source, paper_rows = load_paper_table(paper_table)
+    runs = records.runs_frame()
+    attacks = records.attacks_frame()
+    datasets = _dataset_columns(runs)
+    attack_stats = _attack_stats(attacks)
+    ciphertexts = _ciphertexts(attacks)
+    notes: list[str] = []
+
+    keys = set(zip(runs["scheme"], runs["network"], runs["profile"]))
+    trained = {(s, p) for s, n, p in keys if n != NO_NETWORK}
+    keys = {(s, n, p) for s, n, p in keys if n != NO_NETWORK or (s, p) not in trained}
+    rows: list[Table1Row] = []
+    matched: set[int] = set()
+    no_attacks: set[tuple[str, str]] = set()
+    partial: set[tuple[str, str]] = set()
+    for scheme, network, profile in sorted(keys, key=lambda k: (scheme_sort_key(k[0]), network_sort_key(k[1]),
+                                                                 natural_key(k[2]))):
+        paper = _match_paper(scheme, network, paper_rows)
+        if paper is not None:
+            matched.add(paper_rows.index(paper))
+        row = Table1Row(scheme, network, profile, paper)
+        sel = runs[(runs["scheme"] == scheme) & (runs["network"] == network) & (runs["profile"] == profile)]
+        for column in datasets:
+            stat = Stat.of(sel.loc[sel["dataset"] == column.name, "accuracy"])
+            if stat is not None:
+                row.accuracy[column.name] = stat
+            elif network != NO_NETWORK:
+                notes.append(f"missing: {scheme}/{network} (profile {profile}) has no record on {column.name}")
+        stats = attack_stats.get((scheme, profile), {})
+        if stats:
+            row.attack = max(sorted(stats, key=attack_sort_key), key=lambda a: stats[a].mean)
+            row.ssim = stats[row.attack]
+            row.secure = is_secure(row.ssim.mean, ssim_threshold)
+            not_run = [a for a in PAPER_ATTACKS if a not in stats]
+            if not_run and (scheme, profile) not in partial:
+                partial.add((scheme, profile))
+                notes.append(f"partial: the verdict for {scheme} (profile {profile}) rests on "
+                             f"{', '.join(sorted(stats, key=attack_sort_key))} only; the paper's "
+                             f"{', '.join(not_run)} not run")
+        elif (scheme, profile) not in no_attacks:
+            no_attacks.add((scheme, profile))
+            notes.append(f"missing: no attack results for {scheme} (profile {profile}), so no security verdict")
+        row.ciphertexts = ciphertexts.get((scheme, profile))
+        rows.append(row)
+    for index, paper in enumerate(paper_rows):
+        if index not in matched:
+            rows.append(Table1Row(paper.scheme, None, None, paper))
+            notes.append(f"missing: no record for the paper's row {paper.label} / {paper.network}")
+
+    def order(row: Table1Row) -> tuple[Any, ...]:
+        paper_index = paper_rows.index(row.paper) if row.paper is not None else len(paper_rows)
+        network = network_sort_key(row.network) if row.network is not None else (2, [])
+        return scheme_sort_key(row.scheme), paper_index, network, natural_key(row.profile or "")
+
+    rows.sort(key=order)
+    return Table1(rows=rows, datasets=datasets, threshold=ssim_threshold, show_ciphertexts=bool(ciphertexts),
+                  source=source, notes=notes, description=records.describe())
+
+
+# -- views ---------------------------------------------------------------------------------------------
+def _symbol(secure: bool | None, missing: str) -> str:
+    return missing if secure is None else ("✓" if secure else "✗")
+
+
+def _paper_accuracy(row: Table1Row, family: str) -> str:
+    if row.paper is None:
+        return EMPTY
+    value = row.paper.accuracy.get(family)
+    return NOT_APPLICABLE if value is None else f"{value:.4f}"
+
+
+def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
+    """(header, kind, argument) for every displayed column, in order."""
+    plan: list[tuple[str, str, Any]] = [("Scheme", "scheme", None), ("Network", "network", None),
+                                        ("Paper network", "paper_network", None), ("Profile", "profile", None)]
+    for family in FAMILIES:
+        plan += [(f"Acc. {c.name}", "accuracy", c.name) for c in table.datasets if c.family == family]
+        plan.append((f"Paper {FAMILY_TITLES[family]}", "paper_accuracy", family))
+    plan += [("Strongest attack", "attack", None), ("SSIM", "ssim", None), ("Security", "security", None),
+             ("Paper security", "paper_security", None)]
+    if table.show_ciphertexts:
+        plan.append(("Ciphertexts to break", "ciphertexts", None))
+    return plan
+
+
+def _cell(row: Table1Row, kind: str, arg: Any) -> str:
+    if kind == "scheme":
+        return row.scheme
+    if kind == "network":
+        return row.network if row.network is not None else EMPTY
+    if kind == "paper_network":
+        return row.paper.network if row.paper is not None else EMPTY
+    if kind == "profile":
+        return row.profile or EMPTY
+    if kind == "accuracy":
+        stat = row.accuracy.get(arg)
+        if stat is not None:
+            return stat.text(4)
+        return NOT_APPLICABLE if row.attack_only else EMPTY
+    if kind == "paper_accuracy":
+        return _paper_accuracy(row, arg)
+    if kind == "attack":
+        return row.attack or EMPTY
+    if kind == "ssim":
+        return row.ssim.text(3) if row.ssim is not None else EMPTY
+    if kind == "security":
+        return _symbol(row.secure, EMPTY)
+    if kind == "paper_security":
+        return EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE)
+    if kind == "ciphertexts":
+        return f"{row.ciphertexts[0]:g} ({row.ciphertexts[1]})" if row.ciphertexts else EMPTY
+    raise ValueError(kind)
+
+
+def display_rows(table: Table1) -> tuple[list[str], list[list[str]]]:
+    """Headers and text cells shared by the Markdown and LaTeX views."""
+    plan = _column_plan(table)
+    return [h for h, _, _ in plan], [[_cell(row, kind, arg) for _, kind, arg in plan] for row in table.rows]
+
+
+def table_notes(table: Table1, record_notes: list[str]) -> list[str]:
+    """Every note under the table: data sets, the paper's footnote, missing cells, record notes."""
+    notes = [f"dataset {c.summary}" for c in table.datasets]
+    notes.append(f"paper: {table.source['paper']}, {table.source['table'].split(':')[0]}; "
+                 f"{table.source['footnote']}")
+    return notes + table.notes + record_notes
+
+
+def render_markdown(table: Table1, record_notes: list[str]) -> str:
+    headers, rows = display_rows(table)
+    lines = ["# Table I: accuracy and security, ppbench beside the seed paper", "",
+             f"From {table.description}. Accuracy and SSIM are fractions; mean ± std (n=seeds) where there "
+             "are several runs; `—` not applicable, empty = no record.", "",
+             f"Security rule: {rule_text(table.threshold)}.", "",
+             "| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += ["", "Notes:", ""] + [f"- {note}" for note in table_notes(table, record_notes)]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(table: Table1) -> str:
+    """Numbers, not text: one column per quantity, empty where there is no value."""
+    records = []
+    for row in table.rows:
+        out: dict[str, Any] = {"scheme": row.scheme, "network": row.network, "profile": row.profile,
+                               "paper_network": row.paper.network if row.paper else None}
+        for column in table.datasets:
+            stat = row.accuracy.get(column.name)
+            out[f"accuracy_{column.name}_mean"] = stat.mean if stat else None
+            out[f"accuracy_{column.name}_std"] = stat.std if stat and stat.n > 1 else None
+            out[f"accuracy_{column.name}_n"] = stat.n if stat else None
+        for family in FAMILIES:
+            out[f"paper_accuracy_{family}"] = row.paper.accuracy.get(family) if row.paper else None
+        out["strongest_attack"] = row.attack
+        out["strongest_attack_ssim_mean"] = row.ssim.mean if row.ssim else None
+        out["strongest_attack_ssim_std"] = row.ssim.std if row.ssim and row.ssim.n > 1 else None
+        out["strongest_attack_n"] = row.ssim.n if row.ssim else None
+        out["ssim_threshold"] = table.threshold
+        out["secure"] = row.secure
+        out["paper_secure"] = row.paper.security if row.paper else None
+        if table.show_ciphertexts:
+            out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None
+            out["ciphertexts_to_break_attack"] = row.ciphertexts[1] if row.ciphertexts else None
+        records.append(out)
+    frame = pd.DataFrame(records)
+    for column in frame.columns:
+        if column.endswith("_n"):
+            frame[column] = frame[column].astype("Int64")
+    return frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+
+
+_TEX = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX_SYMBOLS = {"±": r"$\pm$", "✓": r"\checkmark", "✗": r"$\times$", "—": "---"}
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX specials and map the table's symbols (±, ✓, ✗, —) to LaTeX."""
+    out = "".join(_TEX.get(ch, ch) for ch in text)
+    for symbol, tex in _TEX_SYMBOLS.items():
+        out = out.replace(symbol, tex)
+    return out
+
+
+def render_latex(table: Table1, record_notes: list[str]) -> str:
+    headers, rows = display_rows(table)
+    align = "l" * 4 + "r" * (len(headers) - 4)
+    caption = (f"Accuracy (fractions) and security, ppbench beside the seed paper's Table I. Security: "
+               f"{rule_text(table.threshold)}.")
+    lines = ["% Generated by `ppbench report` from result records; do not edit.",
+             "% Needs \\usepackage{booktabs,amssymb}.",
+             "\\begin{table}[t]", "\\centering", "\\small",
+             f"\\caption{{{tex_escape(caption)}}}", "\\label{tab:ppbench-table1}",
+             f"\\begin{{tabular}}{{{align}}}", "\\toprule",
+             " & ".join(tex_escape(h) for h in headers) + " \\\\", "\\midrule"]
+    lines += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in rows]
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += [f"% note: {note}" for note in table_notes(table, record_notes)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table1(records: RecordSet, out_dir: Path, ssim_threshold: float = DEFAULT_SSIM_THRESHOLD) -> tuple[Table1, list[Path]]:
+    """Build Table I and write ``table1.md``, ``table1.csv`` and ``table1.tex`` atomically into ``out_dir``."""
+    table = build_table1(records, ssim_threshold)
+    record_notes = records.notes.lines()
+    paths = [out_dir / "table1.md", out_dir / "table1.csv", out_dir / "table1.tex"]
+    atomic_write_text(paths[0], render_markdown(table, record_notes))
+    atomic_write_text(paths[1], render_csv(table))
+    atomic_write_text(paths[2], render_latex(table, record_notes))
+    return table, paths
