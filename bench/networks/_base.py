@@ -15,14 +15,11 @@ adapter's regulariser; a zero tensor otherwise).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn as nn
-
-_logger = logging.getLogger(__name__)
 
 
 class MissingWeightsError(RuntimeError):
@@ -98,7 +95,9 @@ class AdaptedClassifier(nn.Module):
 
     def extra_loss(self) -> torch.Tensor:
         loss = self.adapter.extra_loss() if hasattr(self.adapter, "extra_loss") else zero_loss(self)
-        return loss + self.classifier.extra_loss() if hasattr(self.classifier, "extra_loss") else loss
+        if hasattr(self.classifier, "extra_loss"):
+            loss = loss + self.classifier.extra_loss()
+        return loss
 
 
 # ----------------------------------------------------------------------------------------------------

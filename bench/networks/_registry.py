@@ -9,8 +9,8 @@ registers, with minimal metadata.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import torch.nn as nn
 
@@ -40,7 +40,6 @@ class NetworkInfo:
     """The timm ``architecture.tag`` whose weights ``pretrained=True`` looks for in the local cache."""
     origin: str = ""
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_size(self) -> tuple[int, int, int]:

@@ -68,7 +68,7 @@ class ShakeDropFunction(torch.autograd.Function):
     def backward(ctx, grad_output):  # type: ignore[override]
         (gate,) = ctx.saved_tensors
         low, high = ctx.beta_range
-        beta = torch.empty_like(gate).uniform_(low, high)
+        beta = torch.empty(gate.shape, device=gate.device, dtype=gate.dtype).uniform_(low, high)  # per image
         scale = _per_sample(gate + beta - gate * beta, grad_output.dim())
         return grad_output * scale, None, None, None, None
 
@@ -98,10 +98,9 @@ class ShakeDrop(nn.Module):
             return (1.0 - self.p_drop) * x
         n = x.shape[0]
         keep = 1.0 - self.p_drop
-        if self.gate_level == "batch":
-            gate = torch.full((1,), keep, device=x.device, dtype=x.dtype).bernoulli_().expand(n)
-        else:
-            gate = torch.full((n,), keep, device=x.device, dtype=x.dtype).bernoulli_()
+        # b ~ Bernoulli(1 - p): 1 keeps the branch as is, 0 perturbs it
+        gate = torch.empty(1 if self.gate_level == "batch" else n, device=x.device, dtype=x.dtype)
+        gate = gate.bernoulli_(keep).expand(n)
         alpha = torch.empty(n, device=x.device, dtype=x.dtype).uniform_(*self.alpha_range)
         return ShakeDropFunction.apply(x, gate, alpha, *self.beta_range)
 

@@ -123,7 +123,7 @@ def find_cached_weights(pretrained_cfg: dict[str, Any]) -> Path | None:
 
 def _load_vit_weights(vit: nn.Module, path: str | Path, *, what: str) -> None:
     """Load ViT weights from a file; resample position / patch embeddings, re-initialise a new head."""
-    from timm.layers import adapt_input_conv
+    from timm.models import adapt_input_conv
     from timm.models.vision_transformer import checkpoint_filter_fn
 
     path = Path(path)
