@@ -1,0 +1,348 @@
+"""Run attacks against one scheme under their declared threat models and score what they restore.
+
+:func:`evaluate_attacks` is what the runner calls. For one victim scheme (with its secret key) it
+
+1. resizes the plain images to ``image_size`` (bicubic, batch by batch) and splits the training images
+   between the victim and the attacker (:func:`split_training`);
+2. encrypts the first ``n_images`` test images with the victim's key. With ``jpeg_quality`` every
+   victim-key ciphertext an attack sees (these test ciphertexts and the GAN's training ciphertexts) is
+   JPEG-compressed with OpenCV first, as a cloud storing JPEG would hold them; the ITN attacker's own
+   encryptions are not (it does not know the victim's pipeline); the baselines use the compressed ones;
+3. scores two baselines: the ciphertext itself against the plain image, and its decryption with a
+   wrong key (a fresh key of the same scheme);
+4. for each attack: builds it for the profile, gives it exactly the data its threat model allows
+   (:func:`ppbench.attacks.build_view`), fits it, restores the test ciphertexts, and scores them with
+   the exact scikit-image SSIM and PSNR of :mod:`ppbench.metrics`; writes the per-image values, a
+   PNG grid, the first 8 restored images and (trained attacks) the attack's checkpoint under
+   ``out_dir/attacks/``.
+
+Attacker data (``attacker_data``): ``"disjoint"`` (default): the victim's training images (those the
+cloud holds encrypted, i.e. the GAN's victim-key ciphertexts) are the first half of ``train_images``
+and the attacker's own plain images (the GAN's unpaired real set, the ITN's training pairs) are the
+second half; ``"overlap"`` reproduces the reference code, where all training images serve both sides,
+unpaired. The index ranges are written into every entry's ``config["attacker_data"]``. Test images
+are never in the attacker's data.
+
+Reproducibility: every attack gets its own seed derived from ``seed`` and its name; it seeds the
+attack's network initialisation (the global RNG, forked and restored) and the ``torch.Generator`` of
+its view (data order). Keys the attacker draws itself, and the wrong-key baseline's, come from the
+run's attacker secret (OS CSPRNG, kept as ``attacks/attacker_secret.json``, never a seed). A rerun
+of the same run with the same seed reproduces every number on the same device and threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from .errors import CheckpointError, InputError, PPBenchError
+from .keys import SECRET_BYTES
+from .metrics import psnr, ssim, summarize
+from .transforms import nchw_to_nhwc, resize_uint8
+
+log = logging.getLogger("ppbench.attack_eval")
+
+SSIM_PRESET = "skimage"
+GRID_IMAGES = 8
+ATTACKER_DATA_MODES = ("disjoint", "overlap")
+_RESIZE_BATCH = 256
+
+
+def evaluate_attacks(
+    attack_names: list[str],
+    *,
+    scheme: Any,
+    train_images: torch.Tensor,
+    test_images: torch.Tensor,
+    image_size: int,
+    profile: str,
+    n_images: int,
+    attacker_data: str = "disjoint",
+    device: torch.device,
+    seed: int,
+    out_dir: Path,
+    jpeg_quality: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``attack_names`` (``"all"`` = every registered attack) against ``scheme``.
+
+    ``train_images`` / ``test_images``: plain uint8 N x 3 x H x W at the data set's native size, in
+    data-set order. Returns ``{"attacks": {name: entry}, "baselines": {"ciphertext": ...,
+    "wrong_key": ...}, "attacker_data": {...}}`` with entries as in docs/records.md.
+    """
+    from ppbench.attacks import KeySource, build_view, create_attack
+    from ppbench.schemes import create_scheme
+
+    names = resolve_attack_names(attack_names, scheme_name=scheme.info.name)
+    _check_images(train_images, "train_images")
+    _check_images(test_images, "test_images")
+    if scheme.image_size != (image_size, image_size):
+        raise InputError(f"the scheme's key is for {scheme.image_size[0]}x{scheme.image_size[1]}, not {image_size}x{image_size}")
+    if jpeg_quality is not None and not 0 <= int(jpeg_quality) <= 100:
+        raise InputError(f"jpeg_quality must be in 0..100, got {jpeg_quality}")
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    attack_dir = out_dir / "attacks"
+
+    split = split_training(train_images.shape[0], attacker_data)
+    n = min(int(n_images), test_images.shape[0])
+    if n < 1:
+        raise InputError(f"n_images must be at least 1, got {n_images}")
+    plain_test = resize_batches(test_images[:n], image_size)
+    victim_train = resize_batches(train_images[slice(*split["victim_train"])], image_size)
+    attacker_plain = resize_batches(train_images[slice(*split["attacker_train"])], image_size)
+
+    def encrypt_victim(x: torch.Tensor) -> torch.Tensor:
+        y = scheme.encrypt(x)
+        return jpeg_roundtrip(y, int(jpeg_quality)) if jpeg_quality is not None else y
+
+    ciphertexts = encrypt_victim(plain_test)
+    display = scheme.to_display(ciphertexts)
+    name, block = scheme.info.name, scheme.block_size
+    attacker_secret = load_or_create_attacker_secret(attack_dir)
+    wrong = KeySource(attacker_secret, purpose="wrong-key").new_scheme(name, image_size, block)
+    cipher_ssim = ssim(display, plain_test, preset=SSIM_PRESET)
+    wrongly_decrypted = wrong.decrypt(ciphertexts)
+    baselines = {
+        "ciphertext": _summary(cipher_ssim, psnr(display, plain_test)),
+        "wrong_key": _summary(ssim(wrongly_decrypted, plain_test, preset=SSIM_PRESET), psnr(wrongly_decrypted, plain_test)),
+    }
+    log.info("%s: baselines: ciphertext SSIM %.4f, wrong key SSIM %.4f", name,
+             baselines["ciphertext"]["ssim_mean"], baselines["wrong_key"]["ssim_mean"])
+
+    data_record = {"mode": attacker_data, **{k: list(v) for k, v in split.items()}, "test": [0, n],
+                   "n_train_given": int(train_images.shape[0])}
+    entries: dict[str, Any] = {}
+    for attack_name in names:
+        attack_seed = derive_seed(seed, attack_name)
+        with _forked_rng(device):
+            torch.manual_seed(attack_seed)
+            attack = create_attack(attack_name, scheme_name=name, image_size=image_size, block_size=block,
+                                   profile=profile, device=device)
+            view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train,
+                              public_images=attacker_plain, generator=torch.Generator().manual_seed(attack_seed),
+                              key_source=KeySource(attacker_secret, purpose=f"attacker/{attack_name}"),
+                              encrypt_victim=encrypt_victim)
+            attack.fit(view)
+            restored = attack(ciphertexts)
+        values_ssim = ssim(restored, plain_test, preset=SSIM_PRESET)
+        values_psnr = psnr(restored, plain_test)
+        files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
+                                   ssim_values=values_ssim, psnr_values=values_psnr, cipher_ssim=cipher_ssim,
+                                   title=f"{attack_name} vs {name} ({image_size}px" + (f", M={block}" if block else "") + ")")
+        if attack.info.trainable:
+            attack.save(attack_dir / f"{attack_name}.pt")
+            files["checkpoint"] = f"attacks/{attack_name}.pt"
+        config = dict(attack.config, profile=profile, image_size=image_size, block_size=block, seed=attack_seed,
+                      device=str(device), jpeg_quality=jpeg_quality, attacker_data=data_record)
+        if attack.history:
+            config["last_epoch"] = attack.history[-1]
+        entry = _summary(values_ssim, values_psnr)
+        entries[attack_name] = {
+            **entry,
+            "threat_model": attack.threat_model.value,
+            "train_seconds": round(attack.train_seconds, 3),
+            "config": _jsonable(config),
+            "version": attack.info.version,
+            "ssim_preset": SSIM_PRESET,
+            "files": files,
+        }
+        log.info("%s vs %s: SSIM %.4f (median %.4f), PSNR %.2f dB, trained %.1f s", attack_name, name,
+                 entry["ssim_mean"], entry["ssim_median"], entry["psnr_mean"], attack.train_seconds)
+    return {"attacks": entries, "baselines": baselines, "attacker_data": data_record}
+
+
+# -- pieces the CLI and tests reuse -----------------------------------------------------------------------
+def resolve_attack_names(names: list[str] | tuple[str, ...] | str, scheme_name: str | None = None) -> list[str]:
+    """Expand ``"all"`` (every registered attack that supports ``scheme_name``), drop duplicates (keeping
+    order), and refuse unknown names with suggestions."""
+    from ppbench.attacks import attack_info, list_attacks
+
+    if isinstance(names, str):
+        names = [names]
+    out: list[str] = []
+    for raw in names:
+        for item in str(raw).split(","):
+            item = item.strip().lower()
+            if not item:
+                continue
+            if item == "all":
+                expanded = [n for n in list_attacks() if scheme_name is None or attack_info(n).supports(scheme_name)]
+            else:
+                expanded = [attack_info(item).name]
+            out += [n for n in expanded if n not in out]
+    if not out:
+        raise InputError("no attack named; pass one or more of: all, " + ", ".join(list_attacks()))
+    return out
+
+
+def split_training(n_train: int, mode: str = "disjoint") -> dict[str, tuple[int, int]]:
+    """Index ranges ``[start, stop)`` of the victim's and the attacker's training images.
+
+    ``disjoint``: victim = first half, attacker = second half (the halves differ by at most one image).
+    ``overlap``: both sides use every training image (the reference code's setting, unpaired).
+    """
+    if mode not in ATTACKER_DATA_MODES:
+        raise InputError(f"attacker_data must be one of {ATTACKER_DATA_MODES}, got {mode!r}")
+    if n_train < (4 if mode == "disjoint" else 2):
+        raise InputError(f"need at least 4 training images to split between victim and attacker, got {n_train}")
+    if mode == "overlap":
+        return {"victim_train": (0, n_train), "attacker_train": (0, n_train)}
+    half = n_train // 2
+    return {"victim_train": (0, half), "attacker_train": (half, n_train)}
+
+
+def load_or_create_attacker_secret(attack_dir: Path) -> bytes:
+    """The run's attacker secret (keys the attacker draws itself, and the wrong-key baseline's).
+
+    Drawn once from the OS CSPRNG and kept in ``attacks/attacker_secret.json`` (mode 0600) so that
+    re-evaluating the same run reproduces its numbers; a new run draws a new one. It is not the
+    victim's key, which lives only in the run's ``key.json``.
+    """
+    path = Path(attack_dir) / "attacker_secret.json"
+    if path.exists():
+        try:
+            raw = json.loads(path.read_text())
+            secret = bytes.fromhex(raw["secret"])
+            if len(secret) == SECRET_BYTES:
+                return secret
+        except (ValueError, KeyError, TypeError, OSError):
+            pass
+        raise CheckpointError(f"{path} is corrupt; delete it to let the attacks draw new keys")
+    secret = secrets.token_bytes(SECRET_BYTES)
+    atomic_write_json(path, {"format": "ppbench-attacker-secret", "secret": secret.hex()}, mode=0o600)
+    return secret
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """A 63-bit seed for one attack, independent of the order attacks run in."""
+    return int.from_bytes(hashlib.sha256(f"ppbench/attack/{int(seed)}/{name}".encode()).digest()[:8], "little") >> 1
+
+
+def resize_batches(x: torch.Tensor, size: int, batch: int = _RESIZE_BATCH) -> torch.Tensor:
+    """``resize_uint8`` batch by batch (bounded float memory at 224 x 224); a no-op at the native size."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x.contiguous()
+    out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8)
+    for s in range(0, x.shape[0], batch):
+        out[s : s + batch] = resize_uint8(x[s : s + batch], size)
+    return out
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG-compress and decode each uint8 RGB image with OpenCV (quality ``quality``, its defaults otherwise)."""
+    try:
+        import cv2
+    except ImportError:
+        raise PPBenchError("jpeg_quality needs OpenCV: pip install opencv-python-headless") from None
+    images = nchw_to_nhwc(x)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        if not ok:
+            raise PPBenchError(f"OpenCV could not JPEG-encode image {i}")
+        out[i] = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def write_attack_files(
+    attack_dir: Path,
+    name: str,
+    *,
+    plain: torch.Tensor,
+    display: torch.Tensor,
+    restored: torch.Tensor,
+    ssim_values: torch.Tensor,
+    psnr_values: torch.Tensor,
+    cipher_ssim: torch.Tensor,
+    title: str,
+) -> dict[str, str]:
+    """Per-image CSV, PNG grid and the first restored images; returns their paths relative to the run folder."""
+    k = min(GRID_IMAGES, plain.shape[0])
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["index", "ssim", "psnr"])
+    for i, (s, p) in enumerate(zip(ssim_values.tolist(), psnr_values.tolist())):
+        writer.writerow([i, repr(float(s)), repr(float(p))])
+    atomic_write_bytes(attack_dir / f"{name}_ssim.csv", text.getvalue().encode())
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, restored=nchw_to_nhwc(restored[:k]), plain=nchw_to_nhwc(plain[:k]),
+                        encrypted=nchw_to_nhwc(display[:k]), ssim=ssim_values[:k].numpy(), index=np.arange(k))
+    atomic_write_bytes(attack_dir / f"{name}_restored.npz", buffer.getvalue())
+
+    save_grid(attack_dir / f"{name}.png", plain[:k], display[:k], restored[:k], ssim_values[:k], cipher_ssim[:k],
+              title=f"{title}: mean SSIM {float(ssim_values.mean()):.3f} over {plain.shape[0]} images")
+    return {"per_image": f"attacks/{name}_ssim.csv", "grid": f"attacks/{name}.png", "restored": f"attacks/{name}_restored.npz"}
+
+
+def save_grid(path: Path, plain: torch.Tensor, encrypted: torch.Tensor, restored: torch.Tensor,
+              ssim_restored: torch.Tensor, ssim_encrypted: torch.Tensor, *, title: str) -> None:
+    """Rows plain / encrypted / restored, one column per image, SSIM against the plain image under each."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    k = plain.shape[0]
+    fig = Figure(figsize=(1.45 * k + 0.9, 5.2), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(3, k, squeeze=False)
+    rows = [("plain", plain, None), ("encrypted", encrypted, ssim_encrypted), ("restored", restored, ssim_restored)]
+    for r, (label, images, scores) in enumerate(rows):
+        pictures = nchw_to_nhwc(images)
+        for c in range(k):
+            ax = axes[r][c]
+            ax.imshow(pictures[c], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if scores is not None:
+                ax.set_xlabel(f"SSIM {float(scores[c]):.3f}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=10)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+# -- internals -------------------------------------------------------------------------------------------------
+def _summary(ssim_values: torch.Tensor, psnr_values: torch.Tensor) -> dict[str, Any]:
+    s, p = summarize(ssim_values), summarize(psnr_values)
+    return {"ssim_mean": s["mean"], "ssim_median": s["median"], "ssim_std": s["std"], "psnr_mean": p["mean"],
+            "n_images": s["n"]}
+
+
+def _check_images(x: torch.Tensor, what: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InputError(f"{what} must be plain uint8 N x 3 x H x W images, got {got}")
+
+
+@contextlib.contextmanager
+def _forked_rng(device: torch.device):
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return value
+
+
+__all__ = ["evaluate_attacks", "resolve_attack_names", "split_training", "derive_seed", "jpeg_roundtrip",
+           "resize_batches", "write_attack_files", "save_grid"]
