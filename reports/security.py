@@ -2,8 +2,9 @@
 
 Rule: a scheme is **secure** (the paper's check mark) when the strongest attack's mean SSIM over the
 test images is **below** T; otherwise it is **not secure** (the paper's cross). The strongest attack is
-the one with the highest mean SSIM among all attacks recorded for the scheme and profile (means over
-seeds first). With no attack recorded there is no verdict (an empty cell and a note).
+the one with the highest mean SSIM among the ciphertext-only attacks recorded for the scheme and
+profile (means over seeds first): the paper's threat model. Known-plaintext attacks are shown beside
+the verdict, never in it. With no attack recorded there is no verdict (an empty cell and a note).
 
 Why T = 0.30 by default (``--ssim-threshold`` changes it; the report prints the value it used):
 
@@ -48,6 +49,6 @@ def is_secure(strongest_ssim: float | None, threshold: float = DEFAULT_SSIM_THRE
 def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
     """The rule in one sentence, with the threshold actually used, for every report."""
     return (f"secure (✓) when the strongest attack's mean SSIM (the highest mean over the test images among "
-            f"all attacks recorded for the scheme and profile) is below T = {threshold:.2f}, not secure (✗) "
+            f"the ciphertext-only attacks recorded for the scheme and profile, the paper's threat model) is below T = {threshold:.2f}, not secure (✗) "
             f"otherwise; set T with --ssim-threshold (default {DEFAULT_SSIM_THRESHOLD:.2f}, justified in "
             f"ppbench.reports.security)")

@@ -7,9 +7,12 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ...), mean +- sample standard deviation (ddof 1) over seeds with the count when there are several. A
   CIFAR-10 subset gets its own column next to the paper's CIFAR-10 figure: it is never shown as if it
   were full CIFAR-10. CIFAR-100-like data sets (100 classes) sit next to the paper's CIFAR-100 figure.
-- ``Strongest attack`` / ``SSIM``: the attack with the highest mean SSIM among those recorded for the
-  scheme and profile (attacks target the encryption, not the classifier, so attack-only records count
-  for every network row of their scheme), and that mean.
+- ``Strongest attack`` / ``SSIM``: the attack with the highest mean SSIM among the *ciphertext-only*
+  attacks recorded for the scheme and profile (the paper's threat model: the attacker never sees a
+  plain image under the victim's key; attacks target the encryption, not the classifier, so
+  attack-only records count for every network row of their scheme), and that mean.
+- ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
+  ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
   flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
   run cannot break anything.
@@ -117,6 +120,7 @@ class Table1Row:
     ssim: Stat | None = None
     secure: bool | None = None
     ciphertexts: tuple[float, str] | None = None
+    known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
 
     @property
     def has_record(self) -> bool:
@@ -136,6 +140,7 @@ class Table1:
     source: dict[str, Any]
     notes: list[str]
     description: str
+    show_known_plaintext: bool = False
 
 
 def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
@@ -148,9 +153,11 @@ def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
     return sorted(columns, key=lambda c: (FAMILIES.index(c.family), c.name != c.family, natural_key(c.name)))
 
 
-def _attack_stats(attacks: pd.DataFrame) -> dict[tuple[str, str], dict[str, Stat]]:
-    """Per (scheme, profile): each attack's mean SSIM over the records that ran it."""
+def _attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], dict[str, Stat]]:
+    """Per (scheme, profile): each attack's mean SSIM over the records that ran it, for ciphertext-only
+    attacks (the paper's threat model) or, with ``ciphertext_only=False``, for all the others."""
     out: dict[tuple[str, str], dict[str, Stat]] = {}
+    attacks = attacks[attacks["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
         stat = Stat.of(group["ssim_mean"])
         if stat is not None:
@@ -188,6 +195,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     attacks = records.attacks_frame()
     datasets = _dataset_columns(runs)
     attack_stats = _attack_stats(attacks)
+    other_stats = _attack_stats(attacks, ciphertext_only=False)
     ciphertexts = _ciphertexts(attacks)
     notes: list[str] = []
 
@@ -226,6 +234,10 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             no_attacks.add((scheme, profile))
             notes.append(f"missing: no attack results for {scheme} (profile {profile}), so no security verdict")
         row.ciphertexts = ciphertexts.get((scheme, profile))
+        others = other_stats.get((scheme, profile), {})
+        if others:
+            strongest = max(sorted(others, key=attack_sort_key), key=lambda a: others[a].mean)
+            row.known_plaintext = (others[strongest], strongest)
         rows.append(row)
     for index, paper in enumerate(paper_rows):
         if index not in matched:
@@ -239,6 +251,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
 
     rows.sort(key=order)
     return Table1(rows=rows, datasets=datasets, threshold=ssim_threshold, show_ciphertexts=bool(ciphertexts),
+                  show_known_plaintext=bool(other_stats),
                   source=source, notes=notes, description=records.describe())
 
 
@@ -263,6 +276,8 @@ def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
         plan.append((f"Paper {FAMILY_TITLES[family]}", "paper_accuracy", family))
     plan += [("Strongest attack", "attack", None), ("SSIM", "ssim", None), ("Security", "security", None),
              ("Paper security", "paper_security", None)]
+    if table.show_known_plaintext:
+        plan.append(("Known-plaintext SSIM", "known_plaintext", None))
     if table.show_ciphertexts:
         plan.append(("Ciphertexts to break", "ciphertexts", None))
     return plan
@@ -292,6 +307,8 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
         return _symbol(row.secure, EMPTY)
     if kind == "paper_security":
         return EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE)
+    if kind == "known_plaintext":
+        return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]})" if row.known_plaintext else EMPTY
     if kind == "ciphertexts":
         return f"{row.ciphertexts[0]:g} ({row.ciphertexts[1]})" if row.ciphertexts else EMPTY
     raise ValueError(kind)
@@ -343,6 +360,9 @@ def render_csv(table: Table1) -> str:
         out["ssim_threshold"] = table.threshold
         out["secure"] = row.secure
         out["paper_secure"] = row.paper.security if row.paper else None
+        if table.show_known_plaintext:
+            out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
+            out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None
         if table.show_ciphertexts:
             out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None
             out["ciphertexts_to_break_attack"] = row.ciphertexts[1] if row.ciphertexts else None

@@ -191,6 +191,15 @@ class TestTable1:
         (le,) = [r for r in table.rows if r.scheme == "le"]
         assert (le.attack, le.ssim.mean, le.ssim.n) == ("itn", 0.613, 1)
 
+    def test_known_plaintext_attacks_are_shown_beside_the_verdict_never_in_it(self, results_copy, table):
+        assert "Known-plaintext SSIM" not in render_markdown(table, [])
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.kpa": {"ssim_mean": 1.0, "threat_model": "known_plaintext"}})
+        with_kpa = build_table1(load_results(results_copy))
+        (le,) = [r for r in with_kpa.rows if r.scheme == "le"]
+        assert (le.attack, le.ssim.mean) == ("itn", 0.613), "the verdict rests on ciphertext-only attacks"
+        assert le.known_plaintext[1] == "kpa" and le.known_plaintext[0].mean == 1.0
+        assert md_row(render_markdown(with_kpa, []), "| Scheme ").endswith("| Paper security | Known-plaintext SSIM |")
+
     def test_ciphertexts_to_break_column_only_when_a_record_has_it(self, results_copy, table):
         assert "Ciphertexts to break" not in render_markdown(table, [])
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.fr.ciphertexts_to_break": 3})
