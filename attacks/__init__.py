@@ -23,7 +23,7 @@ from .base import (
 )
 
 # Import every attack module so the registry is complete on import (timm's lesson: no "unknown model").
-from . import fr, gan, itn  # noqa: E402,F401
+from . import fr, gan, itn, kpa, pooled  # noqa: E402,F401
 
 __all__ = [
     "ATTACKS",

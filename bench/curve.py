@@ -1,0 +1,373 @@
+"""SSIM against the number of ciphertexts an attacker holds: ``ppbench curve``.
+
+Every scheme ppbench evaluates shares one key across all images, so an attacker's power grows with the
+number n of images it sees under that key. This module sweeps n for one key-recovery attack (``pooled``:
+ciphertext-only, n ciphertexts; ``kpa``: known-plaintext, n plain/cipher pairs) and measures what the
+recovered key restores on ciphertexts the attack did not see.
+
+Protocol (one curve = one victim key):
+
+1. Load the data set's **test** split (default: the bundled sample), bicubic-resize to the image size.
+2. Draw a fresh victim key from the OS CSPRNG (``generate_key``; never from a seed).
+3. The attacker's data for n are test images ``0 .. n-1`` (their ciphertexts, plus the plain images for
+   ``kpa``), handed over through the threat model's :class:`~ppbench.attacks.AttackerView`, which holds
+   nothing else (``kpa``'s threat model also grants public images: it gets none, an empty batch).
+4. Evaluation: the next ``n_eval`` test images ``max(n) .. max(n) + n_eval - 1``, which no attack in the
+   sweep saw, encrypted with the victim key, restored by the attack, scored with
+   :func:`ppbench.metrics.ssim` (scikit-image's SSIM) against their plain images.
+
+Each row: ``scheme, attack, image_size, block_size, n, ssim_mean, exact_key, seconds`` (``exact_key``:
+the recovered key material equals the victim's array for array; ``seconds``: the attack's ``fit``, i.e.
+key recovery, on this machine), written to ``curve.csv``; ``curve.json`` keeps the rows with more
+fields (median and spread of SSIM, per-array key agreement, ``exact_up_to_symmetry`` (exact or equal
+to one of the attack's declared indistinguishable alternatives, e.g. EtC's mirror), ``exact_up_to_global``
+(exact up to a global reading the attack's natural-image prior had to choose: what smoothness alone
+recovered), the attack's own ambiguity/confidence report and notes), the resolved configuration and the
+environment; ``curve.png`` plots mean SSIM
+against n on a log axis, with the FR/GAN/ITN results of the same scheme from result records as
+horizontal reference lines.
+
+:func:`ciphertexts_to_break` (smallest n with mean SSIM >= 0.99) and :func:`curve_record_fields` give
+the numbers in the form result records can merge.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .errors import InputError, OutputExistsError
+
+log = logging.getLogger("ppbench.curve")
+
+CURVE_COLUMNS = ("scheme", "attack", "image_size", "block_size", "n", "ssim_mean", "exact_key", "seconds")
+CURVE_ATTACKS = ("pooled", "kpa")
+DEFAULT_NS = (1, 2, 5, 10, 20, 50, 100)
+BREAK_SSIM = 0.99  # "broken": mean SSIM on unseen ciphertexts at least this
+REFERENCE_ATTACKS = ("fr", "fr_adv", "gan", "itn", "itn_unet")
+CURVE_FORMAT_VERSION = 1
+
+
+@dataclass
+class CurveConfig:
+    """Everything that defines one curve (the resolved values; stored in ``curve.json``)."""
+
+    scheme: str
+    attack: str
+    dataset: str = "sample"
+    image_size: int = 32
+    block_size: int | None = 4
+    ns: tuple[int, ...] = DEFAULT_NS
+    n_eval: int = 100
+    profile: str | None = None
+    results: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ns"] = list(self.ns)
+        return d
+
+
+def resolve_config(
+    scheme: str,
+    attack: str,
+    *,
+    dataset: str | None = None,
+    image_size: int | None = None,
+    block_size: int | None = None,
+    ns: Iterable[int] | None = None,
+    n_eval: int | None = None,
+    profile: str | None = None,
+    results: str | None = None,
+) -> CurveConfig:
+    """Fill unset values: explicit argument, else the profile's (if one is named), else the scheme's
+    paper setting (``proposed``: 224 x 224, block 16; the others: 32 x 32, block 4) and the bundled sample."""
+    from ppbench.schemes import scheme_info
+
+    info = scheme_info(scheme)
+    if attack not in CURVE_ATTACKS:
+        raise InputError(f"curve: unknown attack {attack!r}; choose one of {', '.join(CURVE_ATTACKS)}")
+    prof = None
+    if profile is not None:
+        from .profiles import get_profile
+
+        prof = get_profile(profile)
+    size = image_size or (prof.image_size if prof else None) or info.default_image_size
+    if info.block_wise:
+        block = block_size or (prof.block_size if prof else None) or info.default_block_size
+    else:
+        if block_size is not None:
+            raise InputError(f"scheme {info.name!r} is not block-wise: drop --block-size")
+        block = None
+    n_list = tuple(sorted({int(n) for n in (ns if ns is not None else DEFAULT_NS)}))
+    if not n_list or n_list[0] < 1:
+        raise InputError(f"--n needs positive counts of ciphertexts, got {list(ns or [])}")
+    return CurveConfig(
+        scheme=info.name, attack=attack, dataset=dataset or (prof.dataset if prof else "sample"),
+        image_size=int(size), block_size=block, ns=n_list,
+        n_eval=int(n_eval or (min(prof.n_attack_images, 100) if prof else 100)), profile=profile, results=results,
+    )
+
+
+def _load_test_images(config: CurveConfig) -> torch.Tensor:
+    from .data import load_dataset
+
+    ds = load_dataset(config.dataset)
+    return ds.x_test
+
+
+def _resize(images: torch.Tensor, size: int, batch: int = 64) -> torch.Tensor:
+    from .transforms import resize_uint8
+
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    return torch.cat([resize_uint8(images[i : i + batch], size) for i in range(0, images.shape[0], batch)])
+
+
+def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -> list[dict[str, Any]]:
+    """Sweep ``config.ns`` with one fresh victim key; one row per n (see the module docstring).
+
+    ``test_images`` (uint8 N x 3 x H x W at any size) replaces the data set's test split (tests use it).
+    """
+    from ppbench.attacks import build_view, create_attack
+    from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
+    from ppbench.attacks.kpa import key_agreement, same_key
+    from ppbench.attacks.pooled import global_readings
+    from ppbench.metrics import ssim
+    from ppbench.schemes import create_scheme, generate_key
+
+    images = _load_test_images(config) if test_images is None else test_images
+    max_n = max(config.ns)
+    if images.shape[0] < max_n + 1:
+        raise InputError(
+            f"curve: the test split has {images.shape[0]} images but n up to {max_n} plus at least one unseen "
+            f"image are needed; lower --n or use a larger --dataset"
+        )
+    n_eval = min(config.n_eval, images.shape[0] - max_n)
+    attacker_plain = _resize(images[:max_n], config.image_size)
+    eval_plain = _resize(images[max_n : max_n + n_eval], config.image_size)
+    victim = create_scheme(config.scheme, key=generate_key(config.scheme, image_size=config.image_size,
+                                                           block_size=config.block_size))
+    eval_cipher = victim.encrypt(eval_plain)
+    true_key = victim.key_material()
+    attack_profile = config.profile if config.profile in ("smoke", "cpu", "paper") else "cpu"
+    rows: list[dict[str, Any]] = []
+    for n in config.ns:
+        attack = create_attack(config.attack, scheme_name=config.scheme, image_size=config.image_size,
+                               block_size=config.block_size, profile=attack_profile)
+        view = build_view(attack.threat_model, scheme=victim, victim_train=attacker_plain[:n],
+                          public_images=attacker_plain[:0], generator=torch.Generator().manual_seed(0))
+        attack.fit(view)
+        restored = attack(eval_cipher)
+        scores = ssim(restored, eval_plain).numpy()
+        recovery = attack.recovery
+        exact = bool(same_key(attack.key_material, true_key))
+        alternatives = recovery.alternatives if recovery is not None else []
+        row = {
+            "scheme": config.scheme,
+            "attack": config.attack,
+            "image_size": config.image_size,
+            "block_size": config.block_size,
+            "n": int(n),
+            "ssim_mean": float(scores.mean()),
+            "exact_key": exact,
+            "seconds": float(attack.train_seconds),
+            # extra fields (curve.json only)
+            "ssim_median": float(np.median(scores)),
+            "ssim_std": float(scores.std()),
+            "n_eval": int(n_eval),
+            "exact_up_to_symmetry": exact or any(same_key(alt, true_key) for alt in alternatives),
+            "exact_up_to_global": exact or any(same_key(k, true_key) for k in global_readings(
+                config.scheme, attack.key_material, block_size=config.block_size)),
+            "threat_model": attack.threat_model.value,
+            "key_agreement": key_agreement(attack.key_material, true_key),
+            "recovery": recovery.to_dict() if recovery is not None else None,
+        }
+        rows.append(row)
+        log.info("curve %s/%s %dpx n=%d: ssim %.4f exact %s (%.2f s)", config.scheme, config.attack,
+                 config.image_size, n, row["ssim_mean"], row["exact_key"], row["seconds"])
+    return rows
+
+
+# -- summaries for records --------------------------------------------------------------------------------
+def ciphertexts_to_break(curve_rows: Sequence[dict[str, Any]], threshold: float = BREAK_SSIM) -> int | None:
+    """The smallest n whose mean SSIM on unseen ciphertexts is at least ``threshold`` (None: never)."""
+    ok = [int(r["n"]) for r in curve_rows if float(r["ssim_mean"]) >= threshold]
+    return min(ok) if ok else None
+
+
+def smallest_exact_n(curve_rows: Sequence[dict[str, Any]]) -> int | None:
+    """The smallest n at which the key was recovered exactly (None: never in the sweep)."""
+    ok = [int(r["n"]) for r in curve_rows if _truthy(r["exact_key"])]
+    return min(ok) if ok else None
+
+
+def curve_record_fields(curve_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{"key_recovery": {attack: {...}}}`` to merge into a result record's ``metrics``:
+    ``ciphertexts_to_break``, ``smallest_exact_n``, ``threat_model`` and the curve's (n, ssim_mean,
+    exact_key, seconds) points, per attack found in ``curve_rows``."""
+    out: dict[str, Any] = {}
+    for attack in sorted({r["attack"] for r in curve_rows}):
+        rows = sorted((r for r in curve_rows if r["attack"] == attack), key=lambda r: int(r["n"]))
+        out[attack] = {
+            "ciphertexts_to_break": ciphertexts_to_break(rows),
+            "smallest_exact_n": smallest_exact_n(rows),
+            "threat_model": rows[0].get("threat_model"),
+            "image_size": int(rows[0]["image_size"]),
+            "block_size": None if rows[0]["block_size"] in (None, "") else int(rows[0]["block_size"]),
+            "curve": [{"n": int(r["n"]), "ssim_mean": float(r["ssim_mean"]), "exact_key": _truthy(r["exact_key"]),
+                       "seconds": float(r["seconds"])} for r in rows],
+        }
+    return {"key_recovery": out}
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or str(v).lower() in ("true", "1")
+
+
+# -- reference lines from result records ----------------------------------------------------------------------
+def reference_ssims(results: str | Path, scheme: str, image_size: int | None = None) -> dict[str, float]:
+    """Mean SSIM of FR, GAN, ITN (and variants) for ``scheme`` from ``results/*/result.json``.
+
+    Records of other schemes, other image sizes (when the record states one) and incomplete records are
+    skipped; where several records hold the same attack, the most recently finished one is used.
+    """
+    found: dict[str, tuple[str, float]] = {}
+    for path in sorted(Path(results).glob("*/result.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            log.warning("curve: skipping unreadable record %s", path)
+            continue
+        sch = record.get("scheme") or {}
+        if sch.get("name") != scheme or record.get("status", "complete") != "complete":
+            continue
+        size = sch.get("image_size")
+        if image_size is not None and size is not None and int(size[0] if isinstance(size, list) else size) != image_size:
+            continue
+        stamp = str(record.get("finished_at") or "")
+        for name, metrics in ((record.get("metrics") or {}).get("attacks") or {}).items():
+            value = (metrics or {}).get("ssim_mean")
+            if name in REFERENCE_ATTACKS and isinstance(value, (int, float)):
+                if name not in found or stamp >= found[name][0]:
+                    found[name] = (stamp, float(value))
+    return {k: v for k, (_, v) in sorted(found.items(), key=lambda kv: REFERENCE_ATTACKS.index(kv[0]))}
+
+
+# -- output ---------------------------------------------------------------------------------------------------------
+def curve_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as CSV text with exactly :data:`CURVE_COLUMNS` (``block_size`` empty when None)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "ssim_mean": f"{r['ssim_mean']:.6f}", "seconds": f"{r['seconds']:.4f}",
+                         "block_size": "" if r["block_size"] is None else r["block_size"]})
+    return buffer.getvalue()
+
+
+def plot_curve(rows: Sequence[dict[str, Any]], references: dict[str, float] | None = None, title: str | None = None) -> bytes:
+    """PNG bytes: mean SSIM on unseen ciphertexts against n (log axis); filled markers where the key was
+    recovered exactly; reference attacks as dashed horizontal lines; the 0.99 "broken" line dotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for attack in sorted({r["attack"] for r in rows}):
+        pts = sorted((r for r in rows if r["attack"] == attack), key=lambda r: int(r["n"]))
+        ns = [int(r["n"]) for r in pts]
+        ys = [float(r["ssim_mean"]) for r in pts]
+        (line,) = ax.plot(ns, ys, "-", label=f"{attack} (mean SSIM)")
+        exact = [(n, y) for n, y, r in zip(ns, ys, pts) if _truthy(r["exact_key"])]
+        inexact = [(n, y) for n, y, r in zip(ns, ys, pts) if not _truthy(r["exact_key"])]
+        if exact:
+            ax.plot(*zip(*exact), "o", color=line.get_color(), label=f"{attack}: key exact")
+        if inexact:
+            ax.plot(*zip(*inexact), "o", mfc="white", color=line.get_color(), label=f"{attack}: key not exact")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, ls="--", lw=1, color=colours[(i + 3) % len(colours)], label=f"{name.upper()} (record)")
+    ax.axhline(BREAK_SSIM, ls=":", lw=1, color="grey", label=f"SSIM {BREAK_SSIM}")
+    ax.set_xscale("log")
+    ticks = sorted({int(r["n"]) for r in rows})
+    if ticks:
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
+        ax.minorticks_off()
+    ax.set_xlabel("ciphertexts under the victim's key (n)")
+    ax.set_ylabel("mean SSIM on unseen ciphertexts")
+    ax.set_ylim(min(-0.05, min((float(r["ssim_mean"]) for r in rows), default=0.0) - 0.05), 1.05)
+    if rows:
+        r0 = rows[0]
+        block = f", block {r0['block_size']}" if r0["block_size"] else ""
+        ax.set_title(title or f"{r0['scheme']} at {r0['image_size']}x{r0['image_size']}{block}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def environment() -> dict[str, Any]:
+    """Versions, machine and code revision, from :func:`ppbench.environment.environment` (never raises)."""
+    from .environment import environment as _environment
+
+    return _environment(torch.device("cpu"))
+
+
+def write_curve(out: str | Path, config: CurveConfig, rows: Sequence[dict[str, Any]], *, overwrite: bool = False,
+                started_at: str | None = None, duration_s: float | None = None) -> dict[str, Path]:
+    """Write ``curve.csv``, ``curve.json`` and ``curve.png`` into ``out`` (atomically, each)."""
+    out = Path(out)
+    paths = {"csv": out / "curve.csv", "json": out / "curve.json", "png": out / "curve.png"}
+    if not overwrite and any(p.exists() for p in paths.values()):
+        raise OutputExistsError(f"{out} already holds a curve; pass --overwrite or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    references = reference_ssims(config.results, config.scheme, config.image_size) if config.results else {}
+    atomic_write_text(paths["csv"], curve_csv(rows))
+    atomic_write_bytes(paths["png"], plot_curve(rows, references))
+    atomic_write_json(paths["json"], {
+        "format": "ppbench-curve",
+        "format_version": CURVE_FORMAT_VERSION,
+        "config": config.to_dict(),
+        "rows": list(rows),
+        "references": references,
+        "summary": curve_record_fields(rows)["key_recovery"],
+        "environment": environment(),
+        "started_at": started_at,
+        "duration_s": duration_s,
+    })
+    return paths
+
+
+def curve(config: CurveConfig, out: str | Path, *, overwrite: bool = False) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """Run the sweep and write its files; returns the rows and the paths."""
+    out = Path(out)
+    if not overwrite and any((out / f).exists() for f in ("curve.csv", "curve.json", "curve.png")):
+        raise OutputExistsError(f"{out} already holds a curve; pass --overwrite or choose another --out")
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    rows = run_curve(config)
+    paths = write_curve(out, config, rows, overwrite=True, started_at=started, duration_s=time.perf_counter() - t0)
+    return rows, paths
+
+
+__all__ = [
+    "CURVE_COLUMNS", "CurveConfig", "resolve_config", "run_curve", "ciphertexts_to_break", "smallest_exact_n",
+    "curve_record_fields", "reference_ssims", "curve_csv", "plot_curve", "write_curve", "curve",
+]

@@ -1,0 +1,186 @@
+"""Ciphertext-only key recovery by pooling (``pooled``) on real CIFAR-10 test images: the proposed
+scheme falls from a few ciphertexts at 32 x 32 and at the paper's 224 x 224; the other schemes as far as
+smoothness and the natural-image prior reach; honest reports where they do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ppbench.attacks import ThreatModel, ThreatModelError, build_view, create_attack
+from ppbench.attacks.base import AttackerView
+from ppbench.attacks.kpa import same_key
+from ppbench.attacks.pooled import (
+    Jigsaw,
+    colour_group,
+    edge_dissimilarity,
+    etc_group,
+    global_readings,
+    mds_grid_layout,
+    natural_prior,
+    prior_distance,
+    recover_key_pooled,
+    solve_proposed_k2,
+    swap_search,
+)
+from ppbench.metrics import ssim
+from ppbench.schemes import create_scheme, generate_key, scheme_info
+from ppbench.transforms import nhwc_to_nchw, resize_uint8
+
+
+def victim(name: str, size: int = 32, block: int = 4):
+    geometry = {"image_size": size, "block_size": block if scheme_info(name).block_wise else None}
+    return create_scheme(name, key=generate_key(name, **geometry))
+
+
+@pytest.fixture(scope="module")
+def test_images(cifar_subset) -> torch.Tensor:
+    return nhwc_to_nchw(cifar_subset["x_test"][:300])
+
+
+def unseen_ssim(name: str, scheme, material, images: torch.Tensor) -> float:
+    rebuilt = create_scheme(name, key_material=material, image_size=scheme.image_size, block_size=scheme.block_size)
+    return float(ssim(rebuilt.decrypt(scheme.encrypt(images)), images).mean())
+
+
+class TestProposed:
+    def test_exact_at_32_from_50_ciphertexts(self, test_images):
+        scheme = victim("proposed")
+        recovery = recover_key_pooled("proposed", scheme.encrypt(test_images[:50]), block_size=4)
+        assert same_key(recovery.key_material, scheme.key_material())
+        assert unseen_ssim("proposed", scheme, recovery.key_material, test_images[200:240]) >= 0.99
+
+    def test_exact_at_224_block_16_from_20_ciphertexts_in_seconds(self, test_images):
+        scheme = victim("proposed", 224, 16)
+        recovery = recover_key_pooled("proposed", scheme.encrypt(resize_uint8(test_images[:20], 224)), block_size=16)
+        assert same_key(recovery.key_material, scheme.key_material())
+        assert recovery.seconds < 60
+        unseen = resize_uint8(test_images[200:210], 224)
+        assert unseen_ssim("proposed", scheme, recovery.key_material, unseen) >= 0.99
+
+    def test_pixel_order_alone_from_one_ciphertext(self, test_images):
+        scheme = victim("proposed", 224, 16)
+        k2, confidence = solve_proposed_k2(scheme.encrypt(resize_uint8(test_images[:1], 224)).numpy(), 16)
+        assert np.array_equal(k2, scheme.key_material()["k2"]) and confidence["k2_symmetry_margin"] > 0
+
+
+class TestOtherSchemes:
+    @pytest.mark.slow  # 10-25 s on 2 busy cores
+    def test_le_at_224_block_16_from_5_ciphertexts(self, test_images):
+        scheme = victim("le", 224, 16)
+        recovery = recover_key_pooled("le", scheme.encrypt(resize_uint8(test_images[:5], 224)), block_size=16)
+        assert same_key(recovery.key_material, scheme.key_material())
+        assert recovery.confidence["mask_agreement"] == 1.0  # the attack can tell it succeeded
+
+    def test_le_at_32_from_20_ciphertexts(self, test_images):
+        scheme = victim("le")
+        recovery = recover_key_pooled("le", scheme.encrypt(test_images[:20]), block_size=4)
+        assert same_key(recovery.key_material, scheme.key_material())
+
+    def test_pe_np_from_50_ciphertexts(self, test_images):
+        scheme = victim("pe_np")
+        recovery = recover_key_pooled("pe_np", scheme.encrypt(test_images[:50]))
+        assert same_key(recovery.key_material, scheme.key_material())
+
+    def test_pe_from_100_ciphertexts(self, test_images):
+        scheme = victim("pe")
+        recovery = recover_key_pooled("pe", scheme.encrypt(test_images[:100]))
+        assert same_key(recovery.key_material, scheme.key_material())
+        assert any("prior" in note for note in recovery.notes)
+
+    def test_etc_from_100_ciphertexts_exact_up_to_the_mirror_it_reports(self, test_images):
+        scheme = victim("etc")
+        recovery = recover_key_pooled("etc", scheme.encrypt(test_images[:100]), block_size=4)
+        candidates = [recovery.key_material] + recovery.alternatives
+        assert any(same_key(k, scheme.key_material()) for k in candidates)
+        assert len(recovery.alternatives) == 1 and any("mirror" in note for note in recovery.notes)
+        best = max(unseen_ssim("etc", scheme, k, test_images[200:230]) for k in candidates)
+        assert best >= 0.99
+
+    def test_ele_is_reported_as_a_baseline_not_a_break(self, test_images):
+        scheme = victim("ele")
+        recovery = recover_key_pooled("ele", scheme.encrypt(test_images[:20]), block_size=4)
+        assert not same_key(recovery.key_material, scheme.key_material())
+        assert any("no ciphertext-only solver" in note for note in recovery.notes)
+        assert unseen_ssim("ele", scheme, recovery.key_material, test_images[200:220]) < 0.5
+
+
+class TestHonestReport:
+    def test_one_ciphertext_at_32_is_not_claimed_as_exact(self, test_images):
+        scheme = victim("proposed")
+        recovery = recover_key_pooled("proposed", scheme.encrypt(test_images[:1]), block_size=4)
+        exact = same_key(recovery.key_material, scheme.key_material())
+        score = unseen_ssim("proposed", scheme, recovery.key_material, test_images[200:240])
+        assert exact == (score >= 0.999)  # the SSIM tells the truth either way
+        assert 0.0 <= recovery.confidence["k1_buddy_fraction"] <= 1.0
+
+
+class TestAttack:
+    def test_reads_nothing_but_the_victims_ciphertexts(self, test_images):
+        scheme = victim("proposed")
+        view = build_view(ThreatModel.CIPHERTEXT_ONLY_MANY, scheme=scheme, victim_train=test_images[:30],
+                          public_images=test_images[:0], generator=torch.Generator().manual_seed(0))
+        assert view.fields == ["victim_ciphertexts"]
+        with pytest.raises(ThreatModelError):
+            view.victim_plaintexts  # noqa: B018
+        attack = create_attack("pooled", scheme_name="proposed", image_size=32, block_size=4).fit(view)
+        unseen = test_images[200:220]
+        assert torch.equal(attack(scheme.encrypt(unseen)), unseen)
+        assert attack.threat_model is ThreatModel.CIPHERTEXT_ONLY_MANY
+
+    def test_refuses_a_view_with_plaintexts(self, test_images):
+        scheme = victim("proposed")
+        view = build_view(ThreatModel.KNOWN_PLAINTEXT, scheme=scheme, victim_train=test_images[:5],
+                          public_images=test_images[:0], generator=torch.Generator())
+        with pytest.raises(ThreatModelError):
+            create_attack("pooled", scheme_name="proposed", image_size=32, block_size=4).fit(view)
+
+    def test_max_images_caps_what_is_used(self, test_images):
+        scheme = victim("proposed")
+        view = AttackerView(ThreatModel.CIPHERTEXT_ONLY_MANY, scheme_name="proposed", image_size=32, block_size=4,
+                            generator=torch.Generator(), victim_ciphertexts=scheme.encrypt(test_images[:40]))
+        attack = create_attack("pooled", scheme_name="proposed", image_size=32, block_size=4, max_images=20).fit(view)
+        assert attack.recovery.n == 20
+
+
+class TestBuildingBlocks:
+    def test_jigsaw_reassembles_a_scrambled_smooth_image(self, test_images):
+        image = resize_uint8(test_images[3:6], 96).numpy()
+        blocks = image.reshape(3, 3, 6, 16, 6, 16).transpose(0, 2, 4, 1, 3, 5).reshape(3, 36, 3, 16, 16)
+        order = np.random.default_rng(0).permutation(36)
+        solution = Jigsaw(edge_dissimilarity(blocks[:, order]), 6, 6).solve()
+        assert np.array_equal(order[solution.pieces.ravel()], np.arange(36))
+
+    def test_mds_layout_and_swaps_recover_a_grid_from_its_distances(self):
+        gy, gx = np.divmod(np.arange(36), 6)
+        dist = np.abs(gy[:, None] - gy[None]) + np.abs(gx[:, None] - gx[None]) + 0.0
+        items = np.random.default_rng(1).permutation(36)
+        scrambled = dist[np.ix_(items, items)]
+        a = np.concatenate([np.arange(36).reshape(6, 6)[:, :-1].ravel(), np.arange(36).reshape(6, 6)[:-1].ravel()])
+        b = np.concatenate([np.arange(36).reshape(6, 6)[:, 1:].ravel(), np.arange(36).reshape(6, 6)[1:].ravel()])
+        layout = swap_search(mds_grid_layout(scrambled, 6), lambda L: scrambled[L[:, a], L[:, b]].sum(-1))
+        assert scrambled[layout[a], layout[b]].sum() == len(a)  # every grid neighbour at distance 1
+
+    def test_groups_are_closed_with_an_identity(self):
+        compose, inverse = colour_group()
+        assert (compose[np.arange(48), inverse] == 0).all()
+        group, *_ = etc_group(4)
+        assert (group.compose[np.arange(96), group.inverse] == 0).all()
+        assert group.direction[4 * 12].tolist() == [2, 1, 0, 3]  # the mirror swaps left and right
+
+    @pytest.mark.parametrize("name,count", [("etc", 96), ("pe", 48), ("pe_np", 8), ("proposed", 1), ("le", 1)])
+    def test_global_readings_list_the_key_once_among_its_symmetric_readings(self, name, count, test_images):
+        scheme = victim(name)
+        readings = global_readings(name, scheme.key_material(), block_size=scheme.block_size)
+        assert len(readings) == count and same_key(readings[0], scheme.key_material())
+        assert sum(same_key(r, scheme.key_material()) for r in readings) == 1
+        if name == "etc":  # reading 4 * 12 is the left-right mirror of the whole image
+            mirrored = create_scheme("etc", key_material=readings[48], image_size=32, block_size=4)
+            x = test_images[:4]
+            assert torch.equal(mirrored.decrypt(scheme.encrypt(x)), x.flip(-1))
+
+    def test_natural_prior_prefers_natural_images_to_their_negatives(self, test_images):
+        x = test_images[200:260].numpy()
+        assert natural_prior()[0].shape == (17,)
+        assert prior_distance(x) < prior_distance(255 - x)
