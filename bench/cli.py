@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later subcommands (run, attack, report, ...) register themselves here: ``fn(subparsers) -> None``.
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+from .attack_cli import register as _register_attack; _EXTRA_COMMANDS.append(_register_attack)  # noqa: E402,E702
+from .reports.cli import register as _register_report; _EXTRA_COMMANDS.append(_register_report)  # noqa: E402,E702
+from .runner_cli import register as _register_run; _EXTRA_COMMANDS.append(_register_run)  # noqa: E402,E702
+from .curve_cli import register as _register_curve; _EXTRA_COMMANDS.append(_register_curve)  # noqa: E402,E702
+from .sweep_cli import register as _register_sweep; _EXTRA_COMMANDS.append(_register_sweep)  # noqa: E402,E702
 
 
 def main(argv: Sequence[str] | None = None) -> int:
