@@ -319,7 +319,9 @@ def environment(device: torch.device) -> dict[str, Any]:
 
     import ppbench
 
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.machine()} CPU ({threads} thread{'s' if threads != 1 else ''})")
     return {"device": str(device), "device_name": name, "torch": torch.__version__, "timm": timm.__version__,
             "ppbench": ppbench.__version__, "python": platform.python_version(),
             "cuda": torch.version.cuda if device.type == "cuda" else None,
@@ -341,6 +343,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, help="untimed steps first (default 10; 1 with --tiny)")
     p.add_argument("--no-amp", action="store_true", help="float32 instead of bf16 autocast")
     p.add_argument("--no-channels-last", action="store_true", help="keep the default memory format")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's; 1 with --device cpu --tiny, "
+                                               "since tiny ops on shared cores only wait on each other)")
     return p.parse_args(argv)
 
 
@@ -355,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+    threads = args.threads or (1 if device.type == "cpu" and args.tiny else None)
+    if threads:
+        torch.set_num_threads(threads)
     s = settings_for(args)
     start = time.perf_counter()
     result = {
