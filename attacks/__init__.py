@@ -2,7 +2,7 @@
 
 >>> from ppbench.attacks import create_attack, list_attacks
 >>> list_attacks()
-['fr', 'fr_adv', 'gan', 'itn', 'itn_unet']
+['fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'kpa', 'pooled']
 >>> attack = create_attack("fr", scheme_name="pe_np", image_size=32)
 """
 
