@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from .curve import CURVE_ATTACKS
 from .errors import CheckpointError, InputError, PPBenchError
 from .keys import SECRET_BYTES
 from .metrics import psnr, ssim, summarize
@@ -137,6 +138,7 @@ def evaluate_attacks(
             restored = attack(ciphertexts)
         values_ssim = ssim(restored, plain_test, preset=SSIM_PRESET)
         values_psnr = psnr(restored, plain_test)
+        inverted_ssim = ssim(255 - restored, plain_test, preset=SSIM_PRESET)
         files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
                                    ssim_values=values_ssim, psnr_values=values_psnr, cipher_ssim=cipher_ssim,
                                    title=f"{attack_name} vs {name} ({image_size}px" + (f", M={block}" if block else "") + ")")
@@ -148,6 +150,11 @@ def evaluate_attacks(
         if attack.history:
             config["last_epoch"] = attack.history[-1]
         entry = _summary(values_ssim, values_psnr)
+        entry["ssim_mean_inverted"] = float(inverted_ssim.mean())
+        if attack_name in CURVE_ATTACKS:
+            entry.update(_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train,
+                                             plain_test=plain_test, encrypt_victim=encrypt_victim,
+                                             profile=profile, device=device))
         entries[attack_name] = {
             **entry,
             "threat_model": attack.threat_model.value,
@@ -160,6 +167,34 @@ def evaluate_attacks(
         log.info("%s vs %s: SSIM %.4f (median %.4f), PSNR %.2f dB, trained %.1f s", attack_name, name,
                  entry["ssim_mean"], entry["ssim_median"], entry["psnr_mean"], attack.train_seconds)
     return {"attacks": entries, "baselines": baselines, "attacker_data": data_record}
+
+
+def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Tensor, plain_test: torch.Tensor,
+                        encrypt_victim: Any, profile: str, device: torch.device) -> dict[str, Any]:
+    """SSIM on the run's test ciphertexts against the number n of victim images the key-recovery attack
+    holds (n from :data:`ppbench.curve.DEFAULT_NS` up to what the victim split has), and the smallest n
+    with mean SSIM >= 0.99: Table I's "ciphertexts to break"."""
+    from .curve import DEFAULT_NS, ciphertexts_to_break, smallest_exact_n, sweep_key_recovery
+
+    ns = [n for n in DEFAULT_NS if n <= victim_train.shape[0]]
+    if not ns:
+        return {}
+    rows = sweep_key_recovery(attack_name, victim=scheme, attacker_plain=victim_train[: max(ns)],
+                              eval_plain=plain_test, ns=ns, profile=profile, encrypt_victim=encrypt_victim,
+                              device=device)
+    return {
+        "ciphertexts_to_break": ciphertexts_to_break(rows),
+        "smallest_exact_n": smallest_exact_n(rows),
+        "curve": [{"n": r["n"], "ssim_mean": r["ssim_mean"], "exact_key": r["exact_key"], "seconds": round(r["seconds"], 4)}
+                  for r in rows],
+    }
+
+
+def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
+    """Fields this evaluator writes for ``attack_name`` that ``entry`` (from an older ppbench) lacks: the
+    runner re-runs such an attack rather than report a record that cannot answer the report's questions."""
+    wanted = ["ssim_mean_inverted"] + (["ciphertexts_to_break", "curve"] if attack_name in CURVE_ATTACKS else [])
+    return [f for f in wanted if f not in entry]
 
 
 # -- pieces the CLI and tests reuse -----------------------------------------------------------------------
@@ -252,7 +287,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
         if not ok:
             raise PPBenchError(f"OpenCV could not JPEG-encode image {i}")
         out[i] = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().to(x.device)
 
 
 def write_attack_files(

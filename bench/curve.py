@@ -41,7 +41,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -140,11 +140,6 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -
 
     ``test_images`` (uint8 N x 3 x H x W at any size) replaces the data set's test split (tests use it).
     """
-    from ppbench.attacks import build_view, create_attack
-    from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
-    from ppbench.attacks.kpa import key_agreement, same_key
-    from ppbench.attacks.pooled import global_readings
-    from ppbench.metrics import ssim
     from ppbench.schemes import create_scheme, generate_key
 
     images = _load_test_images(config) if test_images is None else test_images
@@ -159,26 +154,55 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -
     eval_plain = _resize(images[max_n : max_n + n_eval], config.image_size)
     victim = create_scheme(config.scheme, key=generate_key(config.scheme, image_size=config.image_size,
                                                            block_size=config.block_size))
-    eval_cipher = victim.encrypt(eval_plain)
-    true_key = victim.key_material()
     attack_profile = config.profile if config.profile in ("smoke", "cpu", "paper") else "cpu"
+    return sweep_key_recovery(config.attack, victim=victim, attacker_plain=attacker_plain, eval_plain=eval_plain,
+                              ns=config.ns, profile=attack_profile)
+
+
+def sweep_key_recovery(
+    attack_name: str,
+    *,
+    victim: Any,
+    attacker_plain: torch.Tensor,
+    eval_plain: torch.Tensor,
+    ns: Sequence[int],
+    profile: str = "cpu",
+    encrypt_victim: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+) -> list[dict[str, Any]]:
+    """One row per n: a fresh ``attack_name`` fitted on the first n of ``attacker_plain`` (encrypted under
+    ``victim``'s key by ``encrypt_victim``, default ``victim.encrypt``; plain images too for ``kpa``),
+    scored by SSIM on ``eval_plain``'s ciphertexts, which it never saw. ``ppbench curve`` and the
+    run's attack evaluator both measure "ciphertexts to break" with this one function."""
+    from ppbench.attacks import build_view, create_attack
+    from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
+    from ppbench.attacks.kpa import key_agreement, same_key
+    from ppbench.attacks.pooled import global_readings
+    from ppbench.metrics import ssim
+
+    if max(ns) > attacker_plain.shape[0]:
+        raise InputError(f"n up to {max(ns)} needs as many attacker images, got {attacker_plain.shape[0]}")
+    encrypt = encrypt_victim or victim.encrypt
+    eval_cipher = encrypt(eval_plain)
+    true_key = victim.key_material()
+    name, size, block = victim.info.name, victim.image_size[0], victim.block_size
     rows: list[dict[str, Any]] = []
-    for n in config.ns:
-        attack = create_attack(config.attack, scheme_name=config.scheme, image_size=config.image_size,
-                               block_size=config.block_size, profile=attack_profile)
+    for n in ns:
+        attack = create_attack(attack_name, scheme_name=name, image_size=size, block_size=block, profile=profile,
+                               device=device)
         view = build_view(attack.threat_model, scheme=victim, victim_train=attacker_plain[:n],
-                          public_images=attacker_plain[:0], generator=torch.Generator().manual_seed(0))
+                          public_images=attacker_plain[:0], generator=torch.Generator().manual_seed(0),
+                          encrypt_victim=encrypt)
         attack.fit(view)
-        restored = attack(eval_cipher)
-        scores = ssim(restored, eval_plain).numpy()
+        scores = ssim(attack(eval_cipher), eval_plain).numpy()
         recovery = attack.recovery
         exact = bool(same_key(attack.key_material, true_key))
         alternatives = recovery.alternatives if recovery is not None else []
         row = {
-            "scheme": config.scheme,
-            "attack": config.attack,
-            "image_size": config.image_size,
-            "block_size": config.block_size,
+            "scheme": name,
+            "attack": attack_name,
+            "image_size": size,
+            "block_size": block,
             "n": int(n),
             "ssim_mean": float(scores.mean()),
             "exact_key": exact,
@@ -186,17 +210,17 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -
             # extra fields (curve.json only)
             "ssim_median": float(np.median(scores)),
             "ssim_std": float(scores.std()),
-            "n_eval": int(n_eval),
+            "n_eval": int(eval_plain.shape[0]),
             "exact_up_to_symmetry": exact or any(same_key(alt, true_key) for alt in alternatives),
             "exact_up_to_global": exact or any(same_key(k, true_key) for k in global_readings(
-                config.scheme, attack.key_material, block_size=config.block_size)),
+                name, attack.key_material, block_size=block)),
             "threat_model": attack.threat_model.value,
             "key_agreement": key_agreement(attack.key_material, true_key),
             "recovery": recovery.to_dict() if recovery is not None else None,
         }
         rows.append(row)
-        log.info("curve %s/%s %dpx n=%d: ssim %.4f exact %s (%.2f s)", config.scheme, config.attack,
-                 config.image_size, n, row["ssim_mean"], row["exact_key"], row["seconds"])
+        log.info("curve %s/%s %dpx n=%d: ssim %.4f exact %s (%.2f s)", name, attack_name, size, n,
+                 row["ssim_mean"], row["exact_key"], row["seconds"])
     return rows
 
 
@@ -368,6 +392,6 @@ def curve(config: CurveConfig, out: str | Path, *, overwrite: bool = False) -> t
 
 
 __all__ = [
-    "CURVE_COLUMNS", "CurveConfig", "resolve_config", "run_curve", "ciphertexts_to_break", "smallest_exact_n",
+    "CURVE_COLUMNS", "CurveConfig", "resolve_config", "run_curve", "sweep_key_recovery", "ciphertexts_to_break", "smallest_exact_n",
     "curve_record_fields", "reference_ssims", "curve_csv", "plot_curve", "write_curve", "curve",
 ]

@@ -120,8 +120,12 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """The values that decide the result: what the run id's hash covers."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
+        """The values that decide the result: what the run id's hash covers (``jpeg_quality`` only when set,
+        so that runs without JPEG keep the ids they had before the flag existed)."""
+        identity = {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
+        if identity.get("jpeg_quality") is None:
+            identity.pop("jpeg_quality", None)
+        return identity
 
     @property
     def config_hash(self) -> str:
@@ -134,7 +138,7 @@ class RunConfig:
 
 
 NON_IDENTITY_FIELDS = frozenset({
-    "key", "attacks", "attacker_data", "n_attack_images", "jpeg_quality", "device", "results", "data_root",
+    "key", "attacks", "attacker_data", "n_attack_images", "device", "results", "data_root",
     "download", "force", "resume", "progress",
 })
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
@@ -270,6 +274,9 @@ def resolve_config(**overrides: Any) -> RunConfig:
     attacker_data = o.get("attacker_data", "disjoint")
     if attacker_data not in ATTACKER_DATA:
         raise InputError(f"--attacker-data must be one of {', '.join(ATTACKER_DATA)}, got {attacker_data!r}")
+    jpeg_quality = o.get("jpeg_quality")
+    if jpeg_quality is not None and not 0 <= int(jpeg_quality) <= 100:
+        raise InputError(f"--jpeg-quality must be in 0..100 (OpenCV's JPEG quality), got {jpeg_quality}")
     adapter = o.get("adapter", info.adapter)
     adapter = None if adapter in (None, "", "none") else adapter
     needs_weights = network != "none" and _needs_weights(network)
@@ -298,7 +305,7 @@ def resolve_config(**overrides: Any) -> RunConfig:
         key_id=_key_id(o.get("key"), info.name, image_size, block_size if block_wise else None),
         key=str(o["key"]) if o.get("key") else None, attacks=_attack_names(o.get("attacks")),
         attacker_data=attacker_data, n_attack_images=int(o.get("n_attack_images", profile.n_attack_images)),
-        jpeg_quality=o.get("jpeg_quality"), device=str(resolve_device(o.get("device"))),
+        jpeg_quality=None if jpeg_quality is None else int(jpeg_quality), device=str(resolve_device(o.get("device"))),
         results=str(o.get("results", "results")), data_root=o.get("data_root"),
         download=bool(o.get("download", True)), force=bool(o.get("force", False)),
         resume=bool(o.get("resume", False)), progress=o.get("progress"),
@@ -475,8 +482,15 @@ class _Run:
 
     def _missing_attacks(self, record: dict[str, Any]) -> list[str]:
         done = record.get("metrics", {}).get("attacks", {}) or {}
-        return [a for a in self.config.attacks
-                if a not in done or done[a].get("attacker_data", self.config.attacker_data) != self.config.attacker_data]
+        missing = []
+        for a in self.config.attacks:
+            if a not in done or done[a].get("attacker_data", self.config.attacker_data) != self.config.attacker_data:
+                missing.append(a)
+            elif stale := _stale_fields(a, done[a]):
+                log.info("%s: the recorded %s result lacks %s (an older ppbench wrote it); running it again",
+                         self.rid, a, ", ".join(stale))
+                missing.append(a)
+        return missing
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -552,8 +566,14 @@ class _Run:
 
     def _pipeline(self, data: Dataset, scheme) -> BatchPipeline:
         c = self.config
+        encrypt = scheme.encrypt
+        if c.jpeg_quality is not None:  # the cloud receives (and trains on) JPEG-compressed ciphertexts
+            from .attack_eval import jpeg_roundtrip
+
+            def encrypt(x: torch.Tensor, _q: int = int(c.jpeg_quality)) -> torch.Tensor:
+                return jpeg_roundtrip(scheme.encrypt(x), _q)
         return BatchPipeline(
-            data=data, encrypt=scheme.encrypt, image_size=c.image_size, batch_size=min(c.batch_size, len(data.y_train)),
+            data=data, encrypt=encrypt, image_size=c.image_size, batch_size=min(c.batch_size, len(data.y_train)),
             eval_batch_size=c.eval_batch_size, device=self._device(), plain_augment=c.plain_augment,
             order=torch.Generator().manual_seed(derive_seed(c.seed, "order")),
             augment_gen=torch.Generator().manual_seed(derive_seed(c.seed, "augment")),
@@ -713,6 +733,14 @@ def _family(network: str) -> str:
     from .networks import network_info
 
     return network_info(network).family
+
+
+def _stale_fields(attack: str, entry: dict[str, Any]) -> list[str]:
+    try:
+        from .attack_eval import stale_fields
+    except ImportError:  # pragma: no cover - an installation without the attack evaluator
+        return []
+    return stale_fields(attack, entry)
 
 
 def _attack_evaluator():

@@ -85,7 +85,9 @@ def _add_attacks(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attacker-data", choices=["disjoint", "overlap"],
                    help="the attacker's plain images: disjoint from (default) or overlapping the victim's")
     g.add_argument("--n-attack-images", type=int, help="test images each attack is scored on")
-    g.add_argument("--jpeg-quality", type=int, help="JPEG-compress ciphertexts before attacking")
+    g.add_argument("--jpeg-quality", "--jpeg", dest="jpeg_quality", type=int, metavar="Q",
+                   help="JPEG-compress every ciphertext (OpenCV, quality Q in 0..100) before training, testing "
+                        "and attacks: what a cloud that stores JPEGs receives")
 
 
 def _add_execution(p: argparse.ArgumentParser) -> None:

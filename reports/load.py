@@ -77,7 +77,10 @@ class Run:
 
     @property
     def scheme(self) -> str:
-        return str(self.record["scheme"]["name"])
+        """The scheme's name, with ``+jpegQ`` for runs on JPEG-compressed ciphertexts (their own rows)."""
+        name = str(self.record["scheme"]["name"])
+        quality = (self.record.get("config") or {}).get("jpeg_quality")
+        return name if quality is None else f"{name}+jpeg{int(quality)}"
 
     @property
     def network(self) -> str:
@@ -198,12 +201,13 @@ class RecordSet:
                     "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
                     "profile": run.profile, "seed": run.seed, "attack": name,
                     "ssim_mean": _num(attack.get("ssim_mean")), "ssim_std": _num(attack.get("ssim_std")),
+                    "ssim_mean_inverted": _num(attack.get("ssim_mean_inverted")),
                     "n_images": attack.get("n_images"),
                     "threat_model": str(attack.get("threat_model") or "ciphertext_only"),
                     "ciphertexts_to_break": _num(ctb) if ctb is not None else math.nan,
                 })
         columns = ["run_id", "scheme", "network", "dataset", "profile", "seed", "attack", "ssim_mean", "ssim_std",
-                   "n_images", "threat_model", "ciphertexts_to_break"]
+                   "ssim_mean_inverted", "n_images", "threat_model", "ciphertexts_to_break"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import ppbench.attacks.base as attack_base
-from ppbench.attack_eval import derive_seed, evaluate_attacks, resolve_attack_names, split_training
+from ppbench.attack_eval import derive_seed, evaluate_attacks, resolve_attack_names, split_training, stale_fields
 from ppbench.attacks import Attack, AttackInfo, ThreatModel, list_attacks, register_attack
 from ppbench.cli import main
 from ppbench.errors import InputError
@@ -28,7 +28,7 @@ from ppbench.schemes import create_scheme, generate_key
 from ppbench.transforms import nhwc_to_nchw
 
 ENTRY_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images", "threat_model", "train_seconds",
-                "config", "version", "ssim_preset", "files"}
+                "config", "version", "ssim_preset", "files", "ssim_mean_inverted"}
 BASELINE_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images"}
 
 
@@ -65,6 +65,19 @@ class Constant(Attack):
         return torch.full_like(x, 128)
 
 
+class Negative(Attack):
+    """Decrypts with the victim's key, then inverts the colours: a restoration in negative (test only)."""
+
+    info = _info("negative", ThreatModel.KNOWN_KEY)
+    input_range = "uint8"
+
+    def _fit(self, view) -> None:
+        self._scheme = view.victim_scheme
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 255 - self._scheme.decrypt(x)
+
+
 class Recorder(Attack):
     """Keeps the victim-key ciphertexts and public images it was given (GAN's threat model)."""
 
@@ -86,7 +99,7 @@ def test_attacks(monkeypatch):
     for name in list_attacks():
         registry.register(name, attack_base.ATTACKS.get(name))
     monkeypatch.setattr(attack_base, "ATTACKS", registry)
-    for cls in (Oracle, Constant, Recorder):
+    for cls in (Oracle, Constant, Recorder, Negative):
         register_attack(cls)
     return registry
 
@@ -141,6 +154,32 @@ def test_oracle_with_the_key_scores_ssim_one_and_a_constant_image_about_zero(tes
     assert oracle["threat_model"] == "known_key"
     # mid-grey keeps only SSIM's luminance term (no structure): small, not 0, on images with flat areas
     assert abs(constant["ssim_mean"]) < 0.2
+
+
+def test_a_restoration_in_negative_scores_one_on_the_inverted_ssim(test_attacks, data, tmp_path):
+    entries = run(["oracle", "negative"], keyed("le"), data, tmp_path)["attacks"]
+    assert entries["negative"]["ssim_mean_inverted"] == pytest.approx(1.0, abs=1e-12)
+    assert entries["negative"]["ssim_mean"] < 0.0
+    assert entries["oracle"]["ssim_mean_inverted"] < 0.0
+
+
+@pytest.mark.parametrize("attack, scheme", [("pooled", "proposed"), ("kpa", "le")])
+def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, scheme, cifar_subset, tmp_path):
+    train = nhwc_to_nchw(cifar_subset["x_train"][:256])
+    test = nhwc_to_nchw(cifar_subset["x_test"][:24])
+    entry = run([attack], keyed(scheme), {"train": train, "test": test}, tmp_path)["attacks"][attack]
+    curve = entry["curve"]
+    assert [p["n"] for p in curve] == [1, 2, 5, 10, 20, 50, 100]  # the victim half holds 128 images
+    assert entry["ciphertexts_to_break"] == min(p["n"] for p in curve if p["ssim_mean"] >= 0.99)
+    assert entry["smallest_exact_n"] == min(p["n"] for p in curve if p["exact_key"])
+    assert curve[-1]["exact_key"] and curve[-1]["ssim_mean"] == pytest.approx(1.0)
+    assert entry["ciphertexts_to_break"] <= (1 if attack == "kpa" else 50)
+
+
+def test_stale_fields_name_what_an_older_entry_lacks():
+    assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted"]
+    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0}) == []
+    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0}) == ["ciphertexts_to_break", "curve"]
 
 
 def test_ciphertext_only_attack_gets_no_training_data_at_all(test_attacks, data, tmp_path):

@@ -191,6 +191,24 @@ class TestTable1:
         (le,) = [r for r in table.rows if r.scheme == "le"]
         assert (le.attack, le.ssim.mean, le.ssim.n) == ("itn", 0.613, 1)
 
+    def test_an_attack_that_restores_the_negative_counts_with_its_inverted_ssim(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.gan.ssim_mean": -0.37,
+                                                  "metrics.attacks.gan.ssim_mean_inverted": 0.70})
+        (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
+        assert (le.attack, le.ssim.mean, le.secure) == ("gan (negative)", 0.70, False)
+
+    def test_inverted_ssim_below_the_positive_one_changes_nothing(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.itn.ssim_mean_inverted": -0.5})
+        (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
+        assert (le.attack, le.ssim.mean) == ("itn", 0.613)
+
+    def test_jpeg_runs_get_their_own_rows(self, results_copy):
+        edit_record(results_copy / "plain-resnet18_cpu-sample-cpu-s0-22222222", **{"config.jpeg_quality": 75})
+        records = load_results(results_copy)
+        assert not any("conflict" in line for line in records.notes.lines()), "JPEG is not a rerun of the same config"
+        schemes = [r.scheme for r in build_table1(records).rows]
+        assert "plain+jpeg75" in schemes and "plain" in schemes
+
     def test_known_plaintext_attacks_are_shown_beside_the_verdict_never_in_it(self, results_copy, table):
         assert "Known-plaintext SSIM" not in render_markdown(table, [])
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.kpa": {"ssim_mean": 1.0, "threat_model": "known_plaintext"}})

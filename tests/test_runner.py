@@ -95,6 +95,17 @@ class TestResolveConfig:
         assert run_id(smoke(tmp_path, lr=0.1)) != run_id(a)
         assert run_id(smoke(tmp_path, seed=1)) != run_id(a)
 
+    def test_jpeg_quality_is_part_of_the_run_identity_only_when_set(self, tmp_path):
+        a = smoke(tmp_path)
+        assert "jpeg_quality" not in a.identity()  # runs from before the flag keep their ids
+        assert run_id(smoke(tmp_path, jpeg_quality=75)) != run_id(a)
+        assert run_id(smoke(tmp_path, jpeg_quality=75)) != run_id(smoke(tmp_path, jpeg_quality=50))
+
+    @pytest.mark.parametrize("quality", [-1, 101])
+    def test_jpeg_quality_outside_0_to_100_is_a_user_error(self, tmp_path, quality):
+        with pytest.raises(InputError, match="0..100"):
+            smoke(tmp_path, jpeg_quality=quality)
+
     @pytest.mark.parametrize("option,value,message", [
         ("scheme", "propsed", "Did you mean 'proposed'"),
         ("network", "vit_smok", "Did you mean 'vit_smoke'"),
@@ -360,6 +371,34 @@ class TestAttacks:
         assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"]]
         assert set(second["metrics"]["attacks"]) == {"fr", "itn"}
         assert second["metrics"]["history"] == first["metrics"]["history"]  # not retrained
+
+    def test_entry_from_an_older_evaluator_is_run_again(self, tmp_path, fake_attacks, monkeypatch):
+        config = smoke(tmp_path, attacks=["fr", "itn"], n_train=64, n_test=32)
+        run(config)
+        # the evaluator now also writes "new_field"; the recorded itn entry lacks it, fr's has it
+        record_path = run_dir_for(config) / "result.json"
+        record = json.loads(record_path.read_text())
+        record["metrics"]["attacks"]["fr"]["new_field"] = 1.0
+        record_path.write_text(json.dumps(record))
+        monkeypatch.setattr(sys.modules["ppbench.attack_eval"], "stale_fields",
+                            lambda name, entry: [] if "new_field" in entry else ["new_field"], raising=False)
+        run(config)
+        assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"], ["itn"]]
+
+    def test_with_jpeg_the_classifier_trains_and_tests_on_compressed_ciphertexts(self, tmp_path, monkeypatch):
+        import ppbench.attack_eval as attack_eval
+
+        seen: list[tuple[int, int]] = []
+        original = attack_eval.jpeg_roundtrip
+
+        def spy(x, quality):
+            seen.append((x.shape[0], quality))
+            return original(x, quality)
+
+        monkeypatch.setattr(attack_eval, "jpeg_roundtrip", spy)
+        record = run(smoke(tmp_path, jpeg_quality=60, n_train=64, n_test=32, batch_size=32))
+        assert record["config"]["jpeg_quality"] == 60
+        assert sum(n for n, _ in seen) == 64 + 32 and {q for _, q in seen} == {60}  # one epoch + the test set
 
     def test_attack_only_run_has_no_classifier(self, tmp_path, fake_attacks):
         record = run(smoke(tmp_path, scheme="pe", network="none", attacks=["fr"], n_train=64, n_test=32))
