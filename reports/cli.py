@@ -38,6 +38,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         return status
 
+    from .curves import write_curves
     from .fig4 import write_fig4
     from .load import load_results
     from .page import write_page
@@ -47,10 +48,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     table, table_paths = write_table1(records, out, args.ssim_threshold)
     fig4, fig_paths = write_fig4(records, out, args.fig4_index)
-    page = write_page(records, table, fig4, out)
+    curves, curve_paths = write_curves(records, out)
+    page = write_page(records, table, fig4, out, curves)
     print(f"read {records.describe()} from {records.folder}")
     print(f"Table I: {', '.join(str(p) for p in table_paths)}")
     print(f"Fig. 4:  {', '.join(str(p) for p in fig_paths)}")
+    if curve_paths:
+        print(f"curves:  {', '.join(str(p) for p in curve_paths)}")
     print(f"index:   {page}")
     notes = records.notes.lines()
     if notes:
@@ -76,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                         help="folder of run folders holding result.json (default: results)")
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
-                        help="where to write table1.*, fig4.* and report.md (default: report)")
+                        help="where to write table1.*, fig4.*, curves.* and report.md (default: report)")
     parser.add_argument("--check", type=Path, metavar="THRESHOLDS",
                         help="check the records against a TOML file of bounds instead of rendering; "
                              "exit 1 naming every row that falls short")

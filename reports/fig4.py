@@ -269,10 +269,14 @@ def draw_fig4(fig4: Fig4) -> Any:
 def write_fig4(records: RecordSet, out_dir: Path, index: int = 0) -> tuple[Fig4, list[Path]]:
     """Build and draw Fig. 4; write ``fig4.png`` and ``fig4.pdf`` atomically into ``out_dir``."""
     fig4 = build_fig4(records, index)
-    figure = draw_fig4(fig4)
-    paths = [out_dir / "fig4.png", out_dir / "fig4.pdf"]
+    return fig4, save_png_and_pdf(draw_fig4(fig4), out_dir, "fig4")
+
+
+def save_png_and_pdf(figure: Any, out_dir: Path, stem: str) -> list[Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` atomically, without timestamps (reproducible bytes)."""
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     with atomic_path(paths[0]) as tmp:
         figure.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
     with atomic_path(paths[1]) as tmp:
         figure.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
-    return fig4, paths
+    return paths

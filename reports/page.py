@@ -1,4 +1,5 @@
-"""``report.md``: the index page that links Table I and Fig. 4 and says what they were made from.
+"""``report.md``: the index page that links Table I, Fig. 4 and the key-recovery curves and says what they
+were made from.
 
 A reader who opens only this page learns which profile(s), data set(s), image size(s) and how many runs
 each view comes from, the rule behind the security verdict (with the threshold used), and every note
@@ -12,13 +13,14 @@ from pathlib import Path
 
 from ppbench.atomic import atomic_write_text
 
+from .curves import Curves
 from .fig4 import Fig4
 from .load import RecordSet
 from .security import rule_text
 from .table1 import Table1, table_notes
 
 
-def render_page(records: RecordSet, table: Table1, fig4: Fig4) -> str:
+def render_page(records: RecordSet, table: Table1, fig4: Fig4, curves: Curves | None = None) -> str:
     filters = ", ".join(f"{k} {v}" for k, v in records.filters.items())
     lines = ["# ppbench report: Table I and Fig. 4", "",
              f"Rendered by `ppbench report` from the complete result records in `{records.folder}`"
@@ -35,14 +37,22 @@ def render_page(records: RecordSet, table: Table1, fig4: Fig4) -> str:
         lines.append(f"Test image #{fig4.index} in every row, one run per scheme, from {fig4.description}.")
     else:
         lines.append("No record holds attack results, so Fig. 4 is empty.")
+    if curves is not None and not curves.empty:
+        lines += ["", "## Key recovery against the number of ciphertexts", "", "![curves](curves.png)", "",
+                  "[curves.png](curves.png) · [curves.pdf](curves.pdf)", "",
+                  "Mean SSIM on the runs' test ciphertexts when the key-recovery attack holds n images under the "
+                  "victim's key (pooled: ciphertexts only; kpa: plain/cipher pairs); filled markers: the key was "
+                  "recovered exactly. Table I's \"Ciphertexts to break\" is the smallest n with mean SSIM >= 0.99. "
+                  "From: " + ", ".join(f"{scheme}/{attack} {rid}" for (attack, scheme), rid in sorted(curves.sources.items()))
+                  + "."]
     lines += ["", "## Security rule", "", rule_text(table.threshold) + ".", "", "## Notes", ""]
     notes = table_notes(table, []) + records.notes.lines() + fig4.notes
     lines += [f"- {note}" for note in notes] if notes else ["- none"]
     return "\n".join(lines) + "\n"
 
 
-def write_page(records: RecordSet, table: Table1, fig4: Fig4, out_dir: Path) -> Path:
+def write_page(records: RecordSet, table: Table1, fig4: Fig4, out_dir: Path, curves: Curves | None = None) -> Path:
     """Write ``report.md`` atomically into ``out_dir``."""
     path = out_dir / "report.md"
-    atomic_write_text(path, render_page(records, table, fig4))
+    atomic_write_text(path, render_page(records, table, fig4, curves))
     return path

@@ -19,6 +19,7 @@ import pytest
 from ppbench.cli import main
 from ppbench.errors import DataError, InputError
 from ppbench.reports.check import ThresholdsError, load_thresholds, parse_thresholds, run_check
+from ppbench.reports.curves import build_curves
 from ppbench.reports.fig4 import build_fig4, write_fig4
 from ppbench.reports.load import load_results
 from ppbench.reports.security import DEFAULT_SSIM_THRESHOLD, is_secure
@@ -470,6 +471,26 @@ class TestCommandLine:
         assert "below T = 0.25" in page
         assert "- skipped 1 incomplete record(s)" in page and "- conflict: plain/resnet18_cpu" in page
         assert "- missing: no record for the paper's row ELE* / ShakeDrop" in page
+
+    def test_without_key_recovery_curves_no_curve_figure_is_written(self, tmp_path):
+        out = tmp_path / "report"
+        main(["report", "--results", str(RECORDS), "--out", str(out)])
+        assert not (out / "curves.png").exists() and "curves.png" not in (out / "report.md").read_text()
+
+    def test_key_recovery_curves_in_records_become_a_figure_on_the_index_page(self, results_copy, tmp_path, capsys):
+        curve = [{"n": 1, "ssim_mean": 0.4, "exact_key": False, "seconds": 0.1},
+                 {"n": 5, "ssim_mean": 1.0, "exact_key": True, "seconds": 0.2}]
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.pooled": {
+            "ssim_mean": 1.0, "threat_model": "ciphertext_only_many", "curve": curve, "ciphertexts_to_break": 5}})
+        out = tmp_path / "report"
+        assert main(["report", "--results", str(results_copy), "--out", str(out)]) == 0
+        assert (out / "curves.png").stat().st_size > 0 and (out / "curves.pdf").stat().st_size > 0
+        assert str(out / "curves.png") in capsys.readouterr().out
+        page = (out / "report.md").read_text()
+        assert "](curves.png)" in page and f"le/pooled {LE_ATTACKS}" in page
+        curves = build_curves(load_results(results_copy))
+        assert curves.series == {"pooled": {"le": [(1, 0.4, False), (5, 1.0, True)]}}
+        assert md_row((out / "table1.md").read_text(), "| le ").endswith("| 5 (pooled) |")
 
     def test_check_exit_status_is_1_on_failure_and_0_on_success(self, tmp_path, capsys):
         good = write_toml(tmp_path, PASSING)
