@@ -34,6 +34,7 @@ from typing import Any, Iterator
 
 import torch
 
+from . import distributed
 from .data import BatchPipeline, Dataset, check_dataset_name, crop_padding_for, dataset_label, load_dataset
 from .environment import environment, resolve_device
 from .errors import CheckpointError, InputError, KeyFileError, PPBenchError
@@ -398,7 +399,20 @@ def _log_to(path: Path) -> Iterator[None]:
 
 # -- the run -------------------------------------------------------------------------------------------------
 def run(config: RunConfig) -> dict[str, Any]:
-    """Execute (or skip, or resume) one run and return its result record."""
+    """Execute (or skip, or resume) one run and return its result record.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this: rank 0 does all a single process does
+    (lock, log, key, record, checkpoints, attacks) and the other ranks only train their share of each
+    batch and return ``{}`` (see :mod:`ppbench.distributed`).
+    """
+    ctx = distributed.setup(config.device)
+    if ctx is not None and not ctx.is_leader:
+        return _Run(config, run_dir_for(config), leader=False).follow()
+    with distributed.leader_scope():
+        return _run_leader(config)
+
+
+def _run_leader(config: RunConfig) -> dict[str, Any]:
     run_dir = run_dir_for(config)
     if config.resume and not ((run_dir / CHECKPOINT_FILE).is_file() or (run_dir / RECORD_FILE).is_file()):
         raise CheckpointError(f"--resume: nothing to resume in {run_dir} (no checkpoint or record); drop --resume "
@@ -442,10 +456,21 @@ class _Run:
     session_start: float = field(default_factory=time.perf_counter)
     previous_duration: float = 0.0
     record: dict[str, Any] = field(default_factory=dict)
+    leader: bool = True  # False: a DDP rank > 0, which trains its share and writes nothing
 
     @property
     def rid(self) -> str:
         return self.run_dir.name
+
+    def follow(self) -> dict[str, Any]:
+        """DDP rank > 0: wait for rank 0's plan, then train in step with it (or return at once)."""
+        plan = distributed.receive_plan()
+        if plan.get("error"):
+            raise PPBenchError(f"rank 0 stopped the run: {plan['error']}")
+        if not plan.get("train"):
+            return {}
+        self._train_and_attack(None)
+        return {}
 
     # -- top level ------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -494,7 +519,8 @@ class _Run:
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def _device(self) -> torch.device:
-        return torch.device(self.config.device)
+        ctx = distributed.context()
+        return ctx.device if ctx is not None else torch.device(self.config.device)
 
     def _data(self) -> Dataset:
         c = self.config
@@ -590,7 +616,7 @@ class _Run:
             self._write()
             return self._finish(self._attacks(scheme, data, list(c.attacks)))
         model = self._network(data.num_classes)
-        pipeline = self._pipeline(data, scheme)
+        pipeline = distributed.shard_pipeline(self._pipeline(data, scheme))  # DDP: this rank's share of a batch
         settings = self._settings(pipeline.steps_per_epoch)
         optimizer = build_optimizer(model, settings)
         scheduler = build_scheduler(optimizer, settings)
@@ -607,13 +633,19 @@ class _Run:
         with torch.random.fork_rng(devices=self._cuda_devices()):
             torch.manual_seed(derive_seed(c.seed, "train"))
             state = self._restore(model, optimizer, scheduler, generators)  # CheckpointError before any write
+            distributed.announce({"train": True})  # DDP: the key and checkpoint are in place; ranks > 0 start
+            trained = distributed.wrap_model(model)  # DDP wrapper (a collective), or the model; checkpoints hold the bare model
+            distributed.decorrelate_rng(c.seed, state.epoch)
             self.record = self._base_record(existing, data, scheme, model, settings, pipeline)
             self.record["metrics"]["history"] = list(state.history)
             self._write()
             if state.epoch:
                 log.info("resuming %s after epoch %d (step %d)", self.rid, state.epoch, state.step)
-            state = fit(model, pipeline, optimizer, scheduler, settings, state, on_epoch_end=on_epoch_end,
-                        progress=c.progress)
+            state = fit(trained, pipeline, optimizer, scheduler, settings, state,
+                        on_epoch_end=on_epoch_end if self.leader else None,
+                        progress=c.progress if self.leader else False)
+        if not self.leader:
+            return {}
         history = state.history
         self.record["metrics"]["accuracy"] = history[-1]["test_accuracy"] if history else None
         self.record["metrics"]["train_seconds"] = state.elapsed_s
@@ -704,6 +736,8 @@ class _Run:
         }
 
     def _write(self) -> None:
+        if not self.leader:
+            return
         self.record["duration_s"] = self.previous_duration + (time.perf_counter() - self.session_start)
         write_record(self.run_dir, self.record)
 
@@ -719,7 +753,9 @@ class _Run:
 def _derived(c: RunConfig, rid: str, settings: TrainSettings | None, pipeline: BatchPipeline | None) -> dict[str, Any]:
     """The record's ``config.derived``: values computed from the config and the data."""
     padding = crop_padding_for(c.image_size)
-    derived: dict[str, Any] = {"run_id": rid, "config_hash": c.config_hash, "crop_padding": padding}
+    ctx = distributed.context()
+    derived: dict[str, Any] = {"run_id": rid, "config_hash": c.config_hash, "crop_padding": padding,
+                               "world_size": ctx.world_size if ctx is not None else 1}
     if settings is None or pipeline is None:
         return derived
     augmentation = (f"random crop (zero padding {padding}) + horizontal flip on plain images, then encryption"

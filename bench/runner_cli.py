@@ -117,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({"run_dir": str(run_dir_for(config)), **config.to_dict()}, indent=2))
         return 0
     record = run(config)
+    if not record:  # a DDP rank > 0: rank 0 reports the run
+        return 0
     accuracy = record.get("metrics", {}).get("accuracy")
     acc = f"accuracy {accuracy:.4f}" if accuracy is not None else "no classifier"
     attacks = record.get("metrics", {}).get("attacks") or {}

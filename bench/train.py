@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .atomic import atomic_path
 from .errors import CheckpointError, InputError
+from .distributed import for_eval, sum_over_ranks, unwrap
 
 __all__ = [
     "TrainSettings", "TrainState", "build_optimizer", "lr_factor", "build_scheduler", "train_step",
@@ -126,7 +127,7 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: to
     with _autocast(x.device, s.amp):
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=s.label_smoothing)
-        loss = loss + extra_loss(model)
+        loss = loss + extra_loss(unwrap(model))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if s.grad_clip:
@@ -139,7 +140,7 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: to
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], amp: bool = False) -> float:
-    """Top-1 accuracy (a fraction) over ``batches``."""
+    """Top-1 accuracy (a fraction) over ``batches`` (under DDP: each rank's share, counted over all ranks)."""
     model.eval()
     correct, total = 0, 0
     for x, y in batches:
@@ -147,6 +148,7 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
             logits = model(x)
         correct += int((logits.argmax(1) == y).sum())
         total += len(y)
+    correct, total = sum_over_ranks(correct, total)
     return correct / max(1, total)
 
 
@@ -181,8 +183,9 @@ def train_epoch(model: nn.Module, pipeline: Any, optimizer: torch.optim.Optimize
                 bar.set_postfix(loss=f"{float(loss_sum) / images:.3f}", acc=f"{int(correct) / images:.3f}",
                                 img_s=f"{rate:.0f}")
     seconds = time.perf_counter() - start
-    return {"steps": steps, "images": images, "lr": lr, "train_loss": float(loss_sum) / max(1, images),
-            "train_accuracy": int(correct) / max(1, images), "images_per_s": images / max(1e-9, seconds),
+    loss_total, correct_total, images = sum_over_ranks(loss_sum, correct, images)  # DDP: the global batch's
+    return {"steps": steps, "images": int(images), "lr": lr, "train_loss": loss_total / max(1, images),
+            "train_accuracy": correct_total / max(1, images), "images_per_s": images / max(1e-9, seconds),
             "seconds": seconds}
 
 
@@ -195,7 +198,7 @@ def fit(model: nn.Module, pipeline: Any, optimizer: torch.optim.Optimizer, sched
         stats = train_epoch(model, pipeline, optimizer, scheduler, s, max_steps=s.total_steps - state.step,
                             desc=f"epoch {epoch}/{s.epochs}", progress=progress)
         eval_start = time.perf_counter()
-        accuracy = evaluate(model, pipeline.test_batches(), s.amp)
+        accuracy = evaluate(for_eval(model), pipeline.test_batches(), s.amp)
         eval_seconds = time.perf_counter() - eval_start
         state.step += stats["steps"]
         state.epoch = epoch
