@@ -50,8 +50,11 @@ symmetry that smoothness cannot settle and what settled it):
   the prior settles rotation (sky on top), negative and channel order, but **not the left-right mirror**:
   natural images are mirror-symmetric in distribution, so an image and its mirror tie exactly and the key
   is exact only up to a mirror (the mirrored key is returned in ``KeyRecovery.alternatives``).
-- ``ele``: not broken: every block position has its own nibble key, so n ciphertexts give only n
-  samples per key; the identity key is returned as a baseline and the notes say so.
+- ``ele``: every block position has its own nibble key, so n ciphertexts give only n samples per key
+  (LE pools the N blocks of every image): LE's solver runs once per cipher block position on its n
+  samples, without seams (the blocks are scrambled), and LE's derived mask also settles the 8 symmetries
+  of the block's pixel grid; the blocks, decrypted where they are, are then placed by the jigsaw solver
+  of ``proposed``. Hundreds of ciphertexts instead of a handful.
 - ``plain``: nothing to recover.
 
 :func:`global_readings` lists the keys a prior had to choose between, so that evaluations can report
@@ -88,7 +91,7 @@ from .kpa import (CHANNEL_ORDERS, NEGATION_PATTERNS, KeyRecovery, KeyRecoveryAtt
 #: The threat model the attack declares: n victim-key ciphertexts and nothing else.
 THREAT_MODEL: ThreatModel = ThreatModel.CIPHERTEXT_ONLY_MANY
 
-POOLED_SCHEMES = ("proposed", "le", "etc", "pe", "pe_np", "plain")  # "ele": identity baseline only
+POOLED_SCHEMES = ("proposed", "le", "ele", "etc", "pe", "pe_np", "plain")
 
 #: Work budget of LE's pooled distances (items^2 x block samples): caps the samples at about 850 blocks at
 #: M = 16 (plenty for 224 x 224 images, where one ciphertext suffices) and never binds at M = 4.
@@ -1116,9 +1119,23 @@ def _le_mask(perm: np.ndarray) -> np.ndarray:
 def _pooled_le(y: np.ndarray, m: int | None) -> PooledResult:
     assert m is not None
     n, _, h, w = y.shape
-    rows, cols = h // m, w // m
-    d = 3 * m * m
-    nib = nibbles(to_blocks(y, m)).astype(np.float64)  # (n, N, 2d)
+    nib = nibbles(to_blocks(y, m)).astype(np.float64).reshape(n, h // m, w // m, 6 * m * m)
+    agree, perm = _le_key(nib, m)
+    notes = ["channel order and global negation: the reading whose derived LE mask (r = P > d) agrees with "
+             f"the observed polarities ({agree:.3f} of nibbles agree; 1.000 means every nibble's polarity "
+             "is explained, which a wrong key practically never achieves)"]
+    return {"perm": perm}, {"mask_agreement": agree}, notes, []
+
+
+def _le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.ndarray]:
+    """One LE nibble key from block samples ``nib`` (n, R, C, 2d) that share it: (mask agreement, P).
+
+    LE: the R x C blocks of every image (blocks stay in place, so seams to the neighbouring blocks fix
+    the layout's symmetry). ELE: one cipher block position over n images (R = C = 1, no seams); then the
+    8 symmetries of the block's pixel grid are also read through the derived mask (``dihedral``).
+    """
+    n, rows, cols, two_d = nib.shape
+    d = two_d // 2
     samples = nib.reshape(-1, 2 * d)
     # 1. High nibbles are the strongly correlated ones (low nibbles of natural images are nearly noise).
     corr = np.corrcoef(samples.T)
@@ -1137,8 +1154,9 @@ def _pooled_le(y: np.ndarray, m: int | None) -> PooledResult:
     limit = max(64, int(DISTANCE_BUDGET / d**2))
     cap = lambda x: x[:: -(-x.shape[0] // limit)].T  # noqa: E731 - every k-th sample: enough, bounded time
     d_in = pooled_l1(cap(flat))
-    d_right = pooled_l1(cap(hv[:, :, :-1].reshape(-1, d)), cap(hv[:, :, 1:].reshape(-1, d)))
-    d_down = pooled_l1(cap(hv[:, :-1].reshape(-1, d)), cap(hv[:, 1:].reshape(-1, d)))
+    no_seam = np.zeros((d, d))
+    d_right = pooled_l1(cap(hv[:, :, :-1].reshape(-1, d)), cap(hv[:, :, 1:].reshape(-1, d))) if cols > 1 else no_seam
+    d_down = pooled_l1(cap(hv[:, :-1].reshape(-1, d)), cap(hv[:, 1:].reshape(-1, d))) if rows > 1 else no_seam
     scale = np.median(d_in[d_in > 0]) if (d_in > 0).any() else 1.0
     knn = np.argsort(d_in + np.eye(d) * 1e9, axis=1)[:, : min(4, d - 1)]
     affinity = np.zeros((d, d))
@@ -1159,7 +1177,7 @@ def _pooled_le(y: np.ndarray, m: int | None) -> PooledResult:
     best: tuple[float, np.ndarray] | None = None
     for groups in groupings:
         for slots in _le_high_layout(d_in, d_right, d_down, groups, m):
-            agree, perm = _le_finish(slots, hv, nib, high, low, flip_high, m, rows, cols)
+            agree, perm = _le_finish(slots, hv, nib, high, low, flip_high, m, rows, cols, dihedral)
             if best is None or agree > best[0] + 1e-12:
                 best = (agree, perm)
             if agree == 1.0:
@@ -1167,16 +1185,14 @@ def _pooled_le(y: np.ndarray, m: int | None) -> PooledResult:
         if best is not None and best[0] == 1.0:
             break
     assert best is not None
-    notes = ["channel order and global negation: the reading whose derived LE mask (r = P > d) agrees with "
-             f"the observed polarities ({best[0]:.3f} of nibbles agree; 1.000 means every nibble's polarity "
-             "is explained, which a wrong key practically never achieves)"]
-    return {"perm": best[1]}, {"mask_agreement": best[0]}, notes, []
+    return best
 
 
 def _le_finish(slots: np.ndarray, hv: np.ndarray, nib: np.ndarray, high: np.ndarray, low: np.ndarray,
-               flip_high: np.ndarray, m: int, rows: int, cols: int) -> tuple[float, np.ndarray]:
-    """Steps 5 and 6 of :func:`_pooled_le` for one layout of the high nibbles: place the low nibbles, then
-    choose the channel order and global negation; returns (mask agreement, permutation)."""
+               flip_high: np.ndarray, m: int, rows: int, cols: int, dihedral: bool = False) -> tuple[float, np.ndarray]:
+    """Steps 5 and 6 of :func:`_le_key` for one layout of the high nibbles: place the low nibbles, then
+    choose the channel order and global negation (and, with ``dihedral``, the symmetry of the block's
+    pixel grid); returns (mask agreement, permutation)."""
     n = nib.shape[0]
     d = high.size
     h, w = rows * m, cols * m
@@ -1211,39 +1227,61 @@ def _le_finish(slots: np.ndarray, hv: np.ndarray, nib: np.ndarray, high: np.ndar
     # 6. Global symmetry: channel order x negation of everything. The key decides it: LE's mask is a
     # function of the permutation, so only the right reading agrees with the polarities observed.
     best = None
-    for o in range(6):
-        order = CHANNEL_ORDERS[o]
-        for flip in (False, True):
-            perm = np.empty(2 * d, np.int64)
-            pol = np.empty(2 * d, bool)
-            for g_slot in range(3):
-                plain_ch = order[g_slot]  # group g_slot is plain channel order[g_slot]
-                pix = np.arange(m * m)
-                perm[high[slots[:, g_slot]]] = d + pix * 3 + plain_ch
-                pol[high[slots[:, g_slot]]] = flip_high[slots[:, g_slot]] ^ flip
-                k_low = low[lows.reshape(m * m, 3)[:, g_slot]]
-                perm[k_low] = pix * 3 + plain_ch
-                pol[k_low] = low_flip.reshape(m * m, 3)[:, g_slot] ^ flip
-            agree = float((_le_mask(perm) == pol).mean())
-            if best is None or agree > best[0]:
-                best = (agree, perm)
+    # the 8 symmetries of the block grid (a group: each reading's inverse is also enumerated)
+    readings = dihedral_grids(m) if dihedral else [np.arange(m * m)]
+    for pix, o, flip in itertools.product(readings, range(6), (False, True)):
+        order = CHANNEL_ORDERS[o]  # laid-out group g_slot is plain channel order[g_slot]
+        perm = np.empty(2 * d, np.int64)
+        pol = np.empty(2 * d, bool)
+        for g_slot in range(3):
+            plain_ch = order[g_slot]
+            perm[high[slots[:, g_slot]]] = d + pix * 3 + plain_ch  # laid-out cell c is plain pixel pix[c]
+            pol[high[slots[:, g_slot]]] = flip_high[slots[:, g_slot]] ^ flip
+            k_low = low[lows.reshape(m * m, 3)[:, g_slot]]
+            perm[k_low] = pix * 3 + plain_ch
+            pol[k_low] = low_flip.reshape(m * m, 3)[:, g_slot] ^ flip
+        agree = float((_le_mask(perm) == pol).mean())
+        if best is None or agree > best[0]:
+            best = (agree, perm)
     assert best is not None
     return best
 
 
 def _pooled_ele(y: np.ndarray, m: int | None) -> PooledResult:
-    """No ciphertext-only solver for ELE: the identity key, as a baseline the record can show.
+    """ELE: LE's solver once per cipher block position, then the block jigsaw of ``proposed``.
 
-    Why ELE resists pooling where LE does not: every original block position has its own nibble key, so
-    n ciphertexts give only n samples per key (LE pools the N blocks of every image into one key: N n
-    samples), and the block scrambling hides which cipher block belongs to which key's seams. A
-    per-position version of the LE solver would need hundreds of ciphertexts per position (LE at 32 x 32
-    needs about 5 x 64 = 320 block samples); not attempted here.
+    Every original block position has its own nibble key, so the blocks at one cipher position over the n
+    images are n samples of one LE key (LE pools the N blocks of every image: N n samples), and no seam to
+    a neighbour is known (the blocks are scrambled). Each position's key is solved from its n samples
+    alone, with the 8 symmetries of the pixel grid read through LE's derived mask like the channel order
+    and negation; the decrypted blocks are then placed by the no-rotation jigsaw solver. Needs a few
+    hundred ciphertexts (each position sees n samples where LE sees N n).
     """
+    from ppbench.schemes import create_scheme
+
     assert m is not None
-    nb = (y.shape[2] // m) * (y.shape[3] // m)
-    material = {"perms": np.tile(np.arange(6 * m * m), (nb, 1)), "block_perm": np.arange(nb)}
-    return material, {}, ["ele: no ciphertext-only solver (per-position keys); the identity key is returned as a baseline"], []
+    n, _, h, w = y.shape
+    rows, cols = h // m, w // m
+    nb, d = rows * cols, 3 * m * m
+    nib = nibbles(to_blocks(y, m)).astype(np.float64)  # (n, N, 2d)
+    cipher_perms = np.empty((nb, 2 * d), np.int64)
+    agreement = np.empty(nb)
+    for i in range(nb):
+        agreement[i], cipher_perms[i] = _le_key(nib[:, i].reshape(n, 1, 1, 2 * d), m, dihedral=True)
+    in_place = {"perms": cipher_perms, "block_perm": np.arange(nb)}  # every cipher block decrypted where it is
+    scheme = create_scheme("ele", key_material=in_place, image_size=(h, w), block_size=m)
+    blocks = to_blocks(scheme.decrypt(torch.from_numpy(np.ascontiguousarray(y))).numpy(), m)
+    solution = Jigsaw(edge_dissimilarity(blocks), rows, cols).solve()
+    block_perm = np.empty(nb, np.int64)
+    block_perm[solution.pieces.ravel()] = np.arange(nb)  # cipher block i came from plain position block_perm[i]
+    perms = np.empty_like(cipher_perms)
+    perms[block_perm] = cipher_perms
+    confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
+                  "positions_fully_explained": float((agreement == 1.0).mean()),
+                  "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost}
+    notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
+             "explains every observed polarity (1.000: practically never by a wrong key)"]
+    return {"perms": perms, "block_perm": block_perm}, confidence, notes, []
 
 
 def _pooled_plain(y: np.ndarray, m: int | None) -> PooledResult:
@@ -1377,7 +1415,7 @@ class Pooled(KeyRecoveryAttack):
                "for privacy-preserving DNNs, Information 14(6), 311, 2023 (single image); pooling over the shared key: ppbench"),
         url="https://doi.org/10.3390/info14060311",
         threat_model=THREAT_MODEL,
-        version=1,
+        version=2,  # 2: a ciphertext-only solver for ELE (1 returned the identity key for ELE)
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",
     )

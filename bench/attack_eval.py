@@ -55,6 +55,8 @@ from .transforms import nchw_to_nhwc, resize_uint8
 log = logging.getLogger("ppbench.attack_eval")
 
 SSIM_PRESET = "skimage"
+RUN_CURVE_NS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+"""n of the key-recovery curve inside a run (ELE needs hundreds of ciphertexts, the others a handful)."""
 GRID_IMAGES = 8
 ATTACKER_DATA_MODES = ("disjoint", "overlap")
 _RESIZE_BATCH = 256
@@ -174,9 +176,9 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
     """SSIM on the run's test ciphertexts against the number n of victim images the key-recovery attack
     holds (n from :data:`ppbench.curve.DEFAULT_NS` up to what the victim split has), and the smallest n
     with mean SSIM >= 0.99: Table I's "ciphertexts to break"."""
-    from .curve import DEFAULT_NS, ciphertexts_to_break, smallest_exact_n, sweep_key_recovery
+    from .curve import ciphertexts_to_break, smallest_exact_n, sweep_key_recovery
 
-    ns = [n for n in DEFAULT_NS if n <= victim_train.shape[0]]
+    ns = curve_ns(victim_train.shape[0])
     if not ns:
         return {}
     rows = sweep_key_recovery(attack_name, victim=scheme, attacker_plain=victim_train[: max(ns)],
@@ -190,11 +192,28 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
     }
 
 
+def curve_ns(n_victim: int) -> list[int]:
+    """The n of a run's key-recovery curve: :data:`RUN_CURVE_NS` up to the victim images available."""
+    return [n for n in RUN_CURVE_NS if n <= n_victim]
+
+
 def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
-    """Fields this evaluator writes for ``attack_name`` that ``entry`` (from an older ppbench) lacks: the
-    runner re-runs such an attack rather than report a record that cannot answer the report's questions."""
+    """What makes a recorded ``entry`` out of date for this ppbench: fields the evaluator now writes that it
+    lacks, another version of the attack, or a key-recovery curve over other n. The runner re-runs such an
+    attack rather than report a record that cannot answer the report's questions."""
+    from ppbench.attacks import attack_info
+
     wanted = ["ssim_mean_inverted"] + (["ciphertexts_to_break", "curve"] if attack_name in CURVE_ATTACKS else [])
-    return [f for f in wanted if f not in entry]
+    stale = [f for f in wanted if f not in entry]
+    version = attack_info(attack_name).version
+    if "version" in entry and entry["version"] != version:
+        stale.append(f"version {version} (recorded: {entry['version']})")
+    victim = ((entry.get("config") or {}).get("attacker_data") or {}).get("victim_train")
+    if attack_name in CURVE_ATTACKS and "curve" in entry and victim:
+        expected = curve_ns(int(victim[1]) - int(victim[0]))
+        if [int(p["n"]) for p in entry["curve"]] != expected:
+            stale.append(f"curve over n = {', '.join(map(str, expected))}")
+    return stale
 
 
 # -- pieces the CLI and tests reuse -----------------------------------------------------------------------

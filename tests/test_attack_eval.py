@@ -19,7 +19,7 @@ import torch
 
 import ppbench.attacks.base as attack_base
 from ppbench.attack_eval import derive_seed, evaluate_attacks, resolve_attack_names, split_training, stale_fields
-from ppbench.attacks import Attack, AttackInfo, ThreatModel, list_attacks, register_attack
+from ppbench.attacks import Attack, AttackInfo, ThreatModel, attack_info, list_attacks, register_attack
 from ppbench.cli import main
 from ppbench.errors import InputError
 from ppbench.keys import SchemeKey
@@ -180,6 +180,16 @@ def test_stale_fields_name_what_an_older_entry_lacks():
     assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted"]
     assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0}) == []
     assert stale_fields("pooled", {"ssim_mean_inverted": 0.0}) == ["ciphertexts_to_break", "curve"]
+
+
+def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
+    current = {"ssim_mean_inverted": 0.0, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
+               "config": {"attacker_data": {"victim_train": [0, 128]}},
+               "curve": [{"n": n} for n in (1, 2, 5, 10, 20, 50, 100)]}
+    assert stale_fields("pooled", current) == []
+    assert stale_fields("pooled", {**current, "version": 0})[0].startswith("version ")
+    fewer = {**current, "config": {"attacker_data": {"victim_train": [0, 1000]}}}
+    assert stale_fields("pooled", fewer) == ["curve over n = 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000"]
 
 
 def test_ciphertext_only_attack_gets_no_training_data_at_all(test_attacks, data, tmp_path):
