@@ -141,6 +141,7 @@ def evaluate_attacks(
         values_ssim = ssim(restored, plain_test, preset=SSIM_PRESET)
         values_psnr = psnr(restored, plain_test)
         inverted_ssim = ssim(255 - restored, plain_test, preset=SSIM_PRESET)
+        mirrored_ssim = ssim(restored.flip(-1), plain_test, preset=SSIM_PRESET)
         files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
                                    ssim_values=values_ssim, psnr_values=values_psnr, cipher_ssim=cipher_ssim,
                                    title=f"{attack_name} vs {name} ({image_size}px" + (f", M={block}" if block else "") + ")")
@@ -152,7 +153,8 @@ def evaluate_attacks(
         if attack.history:
             config["last_epoch"] = attack.history[-1]
         entry = _summary(values_ssim, values_psnr)
-        entry["ssim_mean_inverted"] = float(inverted_ssim.mean())
+        entry["ssim_mean_inverted"] = float(inverted_ssim.mean())  # a restored negative reveals the image too
+        entry["ssim_mean_mirrored"] = float(mirrored_ssim.mean())  # so does a left-right mirror (EtC's symmetry)
         if attack_name in CURVE_ATTACKS:
             entry.update(_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train,
                                              plain_test=plain_test, encrypt_victim=encrypt_victim,
@@ -203,7 +205,8 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
     attack rather than report a record that cannot answer the report's questions."""
     from ppbench.attacks import attack_info
 
-    wanted = ["ssim_mean_inverted"] + (["ciphertexts_to_break", "curve"] if attack_name in CURVE_ATTACKS else [])
+    wanted = ["ssim_mean_inverted", "ssim_mean_mirrored"] + (
+        ["ciphertexts_to_break", "curve"] if attack_name in CURVE_ATTACKS else [])
     stale = [f for f in wanted if f not in entry]
     version = attack_info(attack_name).version
     if "version" in entry and entry["version"] != version:

@@ -202,12 +202,13 @@ class RecordSet:
                     "profile": run.profile, "seed": run.seed, "attack": name,
                     "ssim_mean": _num(attack.get("ssim_mean")), "ssim_std": _num(attack.get("ssim_std")),
                     "ssim_mean_inverted": _num(attack.get("ssim_mean_inverted")),
+                    "ssim_mean_mirrored": _num(attack.get("ssim_mean_mirrored")),
                     "n_images": attack.get("n_images"),
                     "threat_model": str(attack.get("threat_model") or "ciphertext_only"),
                     "ciphertexts_to_break": _num(ctb) if ctb is not None else math.nan,
                 })
         columns = ["run_id", "scheme", "network", "dataset", "profile", "seed", "attack", "ssim_mean", "ssim_std",
-                   "ssim_mean_inverted", "n_images", "threat_model", "ciphertexts_to_break"]
+                   "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

@@ -3,9 +3,10 @@
 Rule: a scheme is **secure** (the paper's check mark) when the strongest attack's mean SSIM over the
 test images is **below** T; otherwise it is **not secure** (the paper's cross). The strongest attack is
 the one with the highest mean SSIM among the ciphertext-only attacks recorded for the scheme and
-profile (means over seeds first): the paper's threat model. An attack's SSIM is the larger of its
-output's and its colour-inverted output's (an attack that restores the negative image has broken the
-scheme: GAN against LE does exactly that, SSIM -0.37 as it stands, 0.5 inverted). Known-plaintext attacks are shown beside
+profile (means over seeds first): the paper's threat model. An attack's SSIM is the largest of its
+output's, its colour-inverted output's and its mirrored output's: an attack that restores the negative or
+the mirror image has broken the scheme (GAN against LE restores negatives, SSIM -0.37 as it stands, 0.5
+inverted; pooled recovers EtC's key up to a left-right mirror that no image statistic settles). Known-plaintext attacks are shown beside
 the verdict, never in it. With no attack recorded there is no verdict (an empty cell and a note).
 
 Why T = 0.30 by default (``--ssim-threshold`` changes it; the report prints the value it used):
@@ -52,6 +53,6 @@ def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
     """The rule in one sentence, with the threshold actually used, for every report."""
     return (f"secure (✓) when the strongest attack's mean SSIM (the highest mean over the test images among "
             f"the ciphertext-only attacks recorded for the scheme and profile, the paper's threat model; each attack's "
-            f"output also scored with its colours inverted, the larger counting) is below T = {threshold:.2f}, not secure (✗) "
+            f"output also scored colour-inverted and mirrored, the best reading counting) is below T = {threshold:.2f}, not secure (✗) "
             f"otherwise; set T with --ssim-threshold (default {DEFAULT_SSIM_THRESHOLD:.2f}, justified in "
             f"ppbench.reports.security)")

@@ -11,9 +11,11 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   attacks recorded for the scheme and profile (the paper's threat model: the attacker never sees a
   plain image under the victim's key; attacks target the encryption, not the classifier, so
   attack-only records count for every network row of their scheme), and that mean.
-  Each attack counts with the larger of its output's SSIM and its colour-inverted output's SSIM
-  (``ssim_mean_inverted``); when the inverted one is larger the attack is shown as ``<name> (negative)``:
-  restoring the negative image reveals it as plainly as restoring the image itself.
+  Each attack counts with the largest of its output's SSIM, its colour-inverted output's
+  (``ssim_mean_inverted``) and its left-right mirrored output's (``ssim_mean_mirrored``), shown as
+  ``<name> (negative)`` / ``<name> (mirrored)`` when those win: a restored negative or mirror image
+  reveals the image as plainly as the image itself (GAN restores LE's negatives; pooled can only recover
+  EtC up to a mirror, which no image statistic settles).
 - ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
   ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
@@ -23,7 +25,9 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   network patterns listed there; a scheme the paper ran on one network only is matched whatever network
   ours used, and ``Paper network`` shows the difference.
 - ``Ciphertexts to break``: only when some record has ``metrics.attacks.<name>.ciphertexts_to_break``
-  (key-recovery attacks): the fewest over the scheme's attacks, with the attack's name.
+  for a ciphertext-only attack (``pooled``): the fewest victim ciphertexts after which the attack's
+  mean SSIM on unseen ciphertexts reaches 0.99, over the scheme's attacks, with the attack's name. A
+  known-plaintext attack's count (``kpa``: plain/cipher pairs) is shown in its own column instead.
 
 Views: ``table1.md`` (Markdown with notes), ``table1.csv`` (numbers, one column per quantity) and
 ``table1.tex`` (booktabs; needs ``\\usepackage{booktabs,amssymb}``), all from one :class:`Table1`.
@@ -51,8 +55,9 @@ FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 PAPER_ATTACKS = ("fr", "gan", "itn")
 """The seed paper's three attacks: a verdict resting on fewer is flagged in the notes."""
-NEGATIVE = " (negative)"
-"""Suffix of an attack whose colour-inverted output scores higher: its SSIM is the inverted one."""
+READINGS = (("ssim_mean", ""), ("ssim_mean_inverted", " (negative)"), ("ssim_mean_mirrored", " (mirrored)"))
+"""An attack's output is scored as it is, colour-inverted and mirrored left-right; the best reading counts
+and names itself with the suffix (a restored negative or mirror image reveals the image as plainly)."""
 EMPTY = ""
 NOT_APPLICABLE = "—"
 
@@ -124,8 +129,9 @@ class Table1Row:
     attack: str | None = None
     ssim: Stat | None = None
     secure: bool | None = None
-    ciphertexts: tuple[float, str] | None = None
+    ciphertexts: tuple[float, str] | None = None  # fewest ciphertexts a ciphertext-only attack needed
     known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
+    pairs: tuple[float, str] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
 
     @property
     def has_record(self) -> bool:
@@ -164,20 +170,21 @@ def _attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[t
     out: dict[tuple[str, str], dict[str, Stat]] = {}
     attacks = attacks[attacks["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
-        stat = Stat.of(group["ssim_mean"])
-        inverted = Stat.of(group["ssim_mean_inverted"]) if "ssim_mean_inverted" in group else None
-        if inverted is not None and (stat is None or inverted.mean > stat.mean):
-            # the attack restored the negative image: as much of a break as the positive one
-            out.setdefault((scheme, profile), {})[attack + NEGATIVE] = inverted
-        elif stat is not None:
-            out.setdefault((scheme, profile), {})[attack] = stat
+        # each reading of the output that reveals the image as plainly (a negative, a mirror image) counts
+        readings = [(attack + suffix, Stat.of(group[column])) for column, suffix in READINGS if column in group]
+        readings = [(name, stat) for name, stat in readings if stat is not None]
+        if readings:
+            name, stat = max(readings, key=lambda r: r[1].mean)  # ties: the plain reading (listed first)
+            out.setdefault((scheme, profile), {})[name] = stat
     return out
 
 
-def _ciphertexts(attacks: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
-    """Per (scheme, profile): the fewest ciphertexts any attack needed (mean over records), and which."""
+def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], tuple[float, str]]:
+    """Per (scheme, profile): the fewest victim images any ciphertext-only attack (or, with
+    ``ciphertext_only=False``, any other attack: plain/cipher pairs) needed (mean over records), and which."""
     out: dict[tuple[str, str], tuple[float, str]] = {}
     frame = attacks.dropna(subset=["ciphertexts_to_break"])
+    frame = frame[frame["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
         value = float(group["ciphertexts_to_break"].mean())
         best = out.get((scheme, profile))
@@ -206,6 +213,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     attack_stats = _attack_stats(attacks)
     other_stats = _attack_stats(attacks, ciphertext_only=False)
     ciphertexts = _ciphertexts(attacks)
+    pairs = _ciphertexts(attacks, ciphertext_only=False)
     notes: list[str] = []
 
     keys = set(zip(runs["scheme"], runs["network"], runs["profile"]))
@@ -233,7 +241,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             row.attack = max(sorted(stats, key=attack_sort_key), key=lambda a: stats[a].mean)
             row.ssim = stats[row.attack]
             row.secure = is_secure(row.ssim.mean, ssim_threshold)
-            not_run = [a for a in PAPER_ATTACKS if a not in stats and a + NEGATIVE not in stats]
+            not_run = [a for a in PAPER_ATTACKS if not any(a + suffix in stats for _, suffix in READINGS)]
             if not_run and (scheme, profile) not in partial:
                 partial.add((scheme, profile))
                 notes.append(f"partial: the verdict for {scheme} (profile {profile}) rests on "
@@ -243,6 +251,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             no_attacks.add((scheme, profile))
             notes.append(f"missing: no attack results for {scheme} (profile {profile}), so no security verdict")
         row.ciphertexts = ciphertexts.get((scheme, profile))
+        row.pairs = pairs.get((scheme, profile))
         others = other_stats.get((scheme, profile), {})
         if others:
             strongest = max(sorted(others, key=attack_sort_key), key=lambda a: others[a].mean)
@@ -317,7 +326,10 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
     if kind == "paper_security":
         return EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE)
     if kind == "known_plaintext":
-        return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]})" if row.known_plaintext else EMPTY
+        if not row.known_plaintext:
+            return EMPTY
+        broken = f"; {row.pairs[0]:g} pair(s) to break ({row.pairs[1]})" if row.pairs else ""
+        return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
     if kind == "ciphertexts":
         return f"{row.ciphertexts[0]:g} ({row.ciphertexts[1]})" if row.ciphertexts else EMPTY
     raise ValueError(kind)
@@ -372,6 +384,7 @@ def render_csv(table: Table1) -> str:
         if table.show_known_plaintext:
             out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
             out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None
+            out["known_plaintext_pairs_to_break"] = row.pairs[0] if row.pairs else None
         if table.show_ciphertexts:
             out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None
             out["ciphertexts_to_break_attack"] = row.ciphertexts[1] if row.ciphertexts else None

@@ -28,7 +28,7 @@ from ppbench.schemes import create_scheme, generate_key
 from ppbench.transforms import nhwc_to_nchw
 
 ENTRY_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images", "threat_model", "train_seconds",
-                "config", "version", "ssim_preset", "files", "ssim_mean_inverted"}
+                "config", "version", "ssim_preset", "files", "ssim_mean_inverted", "ssim_mean_mirrored"}
 BASELINE_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images"}
 
 
@@ -78,6 +78,19 @@ class Negative(Attack):
         return 255 - self._scheme.decrypt(x)
 
 
+class Mirror(Attack):
+    """Decrypts with the victim's key, then mirrors left-right (test only)."""
+
+    info = _info("mirror", ThreatModel.KNOWN_KEY)
+    input_range = "uint8"
+
+    def _fit(self, view) -> None:
+        self._scheme = view.victim_scheme
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._scheme.decrypt(x).flip(-1)
+
+
 class Recorder(Attack):
     """Keeps the victim-key ciphertexts and public images it was given (GAN's threat model)."""
 
@@ -99,7 +112,7 @@ def test_attacks(monkeypatch):
     for name in list_attacks():
         registry.register(name, attack_base.ATTACKS.get(name))
     monkeypatch.setattr(attack_base, "ATTACKS", registry)
-    for cls in (Oracle, Constant, Recorder, Negative):
+    for cls in (Oracle, Constant, Recorder, Negative, Mirror):
         register_attack(cls)
     return registry
 
@@ -163,6 +176,13 @@ def test_a_restoration_in_negative_scores_one_on_the_inverted_ssim(test_attacks,
     assert entries["oracle"]["ssim_mean_inverted"] < 0.0
 
 
+def test_a_mirrored_restoration_scores_one_on_the_mirrored_ssim(test_attacks, data, tmp_path):
+    entries = run(["oracle", "mirror"], keyed("etc"), data, tmp_path)["attacks"]
+    assert entries["mirror"]["ssim_mean_mirrored"] == pytest.approx(1.0, abs=1e-12)
+    assert entries["mirror"]["ssim_mean"] < 0.5
+    assert entries["oracle"]["ssim_mean_mirrored"] < 0.5
+
+
 @pytest.mark.parametrize("attack, scheme", [("pooled", "proposed"), ("kpa", "le")])
 def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, scheme, cifar_subset, tmp_path):
     train = nhwc_to_nchw(cifar_subset["x_train"][:256])
@@ -177,13 +197,13 @@ def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, s
 
 
 def test_stale_fields_name_what_an_older_entry_lacks():
-    assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted"]
-    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0}) == []
-    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0}) == ["ciphertexts_to_break", "curve"]
+    assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted", "ssim_mean_mirrored"]
+    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == []
+    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == ["ciphertexts_to_break", "curve"]
 
 
 def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
-    current = {"ssim_mean_inverted": 0.0, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
+    current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
                "config": {"attacker_data": {"victim_train": [0, 128]}},
                "curve": [{"n": n} for n in (1, 2, 5, 10, 20, 50, 100)]}
     assert stale_fields("pooled", current) == []

@@ -198,6 +198,12 @@ class TestTable1:
         (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
         assert (le.attack, le.ssim.mean, le.secure) == ("gan (negative)", 0.70, False)
 
+    def test_an_attack_that_restores_the_mirror_image_counts_with_its_mirrored_ssim(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.gan.ssim_mean_mirrored": 0.95,
+                                                  "metrics.attacks.gan.ssim_mean_inverted": 0.70})
+        (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
+        assert (le.attack, le.ssim.mean) == ("gan (mirrored)", 0.95)
+
     def test_inverted_ssim_below_the_positive_one_changes_nothing(self, results_copy):
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.itn.ssim_mean_inverted": -0.5})
         (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
@@ -228,6 +234,16 @@ class TestTable1:
         assert md_row(md, "| Scheme ").endswith("| Paper security | Ciphertexts to break |")
         assert md_row(md, "| le ").endswith("| ✗ | ✗ | 3 (fr) |")
         assert "ciphertexts_to_break,ciphertexts_to_break_attack" in render_csv(with_ctb).splitlines()[0]
+
+    def test_known_plaintext_pairs_to_break_stay_out_of_the_ciphertexts_column(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.kpa": {
+            "ssim_mean": 1.0, "threat_model": "known_plaintext", "ciphertexts_to_break": 1}})
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.pooled": {
+            "ssim_mean": 1.0, "threat_model": "ciphertext_only_many", "ciphertexts_to_break": 5}})
+        table = build_table1(load_results(results_copy))
+        (le,) = [r for r in table.rows if r.scheme == "le"]
+        assert le.ciphertexts == (5.0, "pooled") and le.pairs == (1.0, "kpa")
+        assert md_row(render_markdown(table, []), "| le ").endswith("| 1.000 (kpa); 1 pair(s) to break (kpa) | 5 (pooled) |")
 
     def test_attack_only_scheme_gets_a_row_without_accuracy(self, results_copy):
         shutil.rmtree(results_copy / "le-pyramidnet_shakedrop_cpu-sample-cpu-s0-9a8b7c6d")
