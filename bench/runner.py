@@ -506,16 +506,7 @@ class _Run:
         log.info("--force: cleared %s", self.run_dir)
 
     def _missing_attacks(self, record: dict[str, Any]) -> list[str]:
-        done = record.get("metrics", {}).get("attacks", {}) or {}
-        missing = []
-        for a in self.config.attacks:
-            if a not in done or done[a].get("attacker_data", self.config.attacker_data) != self.config.attacker_data:
-                missing.append(a)
-            elif stale := _stale_fields(a, done[a]):
-                log.info("%s: the recorded %s result lacks %s (an older ppbench wrote it); running it again",
-                         self.rid, a, ", ".join(stale))
-                missing.append(a)
-        return missing
+        return missing_attacks(self.config, record, log_stale=True)
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -769,6 +760,22 @@ def _family(network: str) -> str:
     from .networks import network_info
 
     return network_info(network).family
+
+
+def missing_attacks(config: RunConfig, record: dict[str, Any], log_stale: bool = False) -> list[str]:
+    """The attacks of ``config`` that ``record`` lacks, ran with other ``--attacker-data``, or holds in an
+    out-of-date form (:func:`ppbench.attack_eval.stale_fields`): what running ``config`` again would run."""
+    done = record.get("metrics", {}).get("attacks", {}) or {}
+    missing = []
+    for a in config.attacks:
+        if a not in done or done[a].get("attacker_data", config.attacker_data) != config.attacker_data:
+            missing.append(a)
+        elif stale := _stale_fields(a, done[a]):
+            if log_stale:
+                log.info("%s: the recorded %s result is out of date (%s); running it again",
+                         record.get("run_id"), a, "; ".join(stale))
+            missing.append(a)
+    return missing
 
 
 def _stale_fields(attack: str, entry: dict[str, Any]) -> list[str]:

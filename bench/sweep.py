@@ -310,7 +310,7 @@ def _job_options(options: Mapping[str, Any], config: Any) -> dict[str, Any]:
 def _state(config: Any) -> tuple[str, str]:
     """A run's state on disk, by the runner's own identity (its folder)."""
     from .records import RECORD_FILE, read_record
-    from .runner import CHECKPOINT_FILE, run_dir_for
+    from .runner import CHECKPOINT_FILE, missing_attacks, run_dir_for
 
     folder = run_dir_for(config)
     path = folder / RECORD_FILE
@@ -325,9 +325,7 @@ def _state(config: Any) -> tuple[str, str]:
     if record.get("status") != "complete":
         epochs = len(record.get("metrics", {}).get("history") or [])
         return "incomplete", f"{epochs} epoch(s) done"
-    done = record.get("metrics", {}).get("attacks", {}) or {}
-    missing = [a for a in config.attacks
-               if a not in done or done[a].get("attacker_data", config.attacker_data) != config.attacker_data]
+    missing = missing_attacks(config, record)
     if missing:
         return "missing attacks", ",".join(missing)
     return "complete", ""

@@ -240,6 +240,17 @@ class TestRunning:
         assert (run.state, run.detail) == ("missing attacks", "fr")
         assert [r.state for r in plan_sweep(spec, force=True).runs] == ["new"]
 
+    def test_an_attack_recorded_by_an_older_ppbench_makes_a_run_pending(self, tmp_path):
+        spec = load_sweep(write_smoke(tmp_path), {"scheme": "proposed", "attacks": ["fr"]}, results=tmp_path / "r")
+        (planned,) = plan_sweep(spec).runs
+        record = runner.run(runner.resolve_config(**planned.options))
+        assert [r.state for r in plan_sweep(spec).runs] == ["complete"]
+        del record["metrics"]["attacks"]["fr"]["ssim_mean_mirrored"]  # as written before that field existed
+        path = runner.run_dir_for(runner.resolve_config(**planned.options)) / "result.json"
+        path.write_text(json.dumps(record))
+        (run,) = plan_sweep(spec).runs
+        assert (run.state, run.detail) == ("missing attacks", "fr")
+
     def test_a_requeued_job_resumes_from_the_last_checkpoint(self, tmp_path, monkeypatch):
         spec = load_sweep(write_smoke(tmp_path), {"scheme": "proposed", "epochs": 2}, results=tmp_path / "r")
         (planned,) = plan_sweep(spec).runs
