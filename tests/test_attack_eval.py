@@ -65,30 +65,22 @@ class Constant(Attack):
         return torch.full_like(x, 128)
 
 
-class Negative(Attack):
+class Negative(Oracle):
     """Decrypts with the victim's key, then inverts the colours: a restoration in negative (test only)."""
 
     info = _info("negative", ThreatModel.KNOWN_KEY)
-    input_range = "uint8"
-
-    def _fit(self, view) -> None:
-        self._scheme = view.victim_scheme
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 255 - self._scheme.decrypt(x)
+        return 255 - super().forward(x)
 
 
-class Mirror(Attack):
+class Mirror(Oracle):
     """Decrypts with the victim's key, then mirrors left-right (test only)."""
 
     info = _info("mirror", ThreatModel.KNOWN_KEY)
-    input_range = "uint8"
-
-    def _fit(self, view) -> None:
-        self._scheme = view.victim_scheme
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._scheme.decrypt(x).flip(-1)
+        return super().forward(x).flip(-1)
 
 
 class Recorder(Attack):
