@@ -1087,11 +1087,8 @@ def _split_pairs(pairs: np.ndarray, nbr_pairs: list[tuple[int, int, int]], dist:
             first_p, second_p = pairs[p_idx, bp], pairs[p_idx, 1 - bp]
             first_q, second_q = pairs[q_idx, bq], pairs[q_idx, 1 - bq]
             e[:, bp, bq] = dist[kinds, first_p, first_q] + dist[kinds, second_p, second_q]
-    if npix <= 16:
-        codes = np.arange(2**npix)
-        bits = (codes[:, None] >> np.arange(npix)[None, :]) & 1
-        total = e[np.arange(len(nbr_pairs))[None, :], bits[:, p_idx], bits[:, q_idx]].sum(axis=1)
-        return bits[int(np.argmin(total))].astype(bool)
+    if m <= 6:
+        return _binary_grid_optimum(e, p_idx, q_idx, m)
     bits = np.zeros(npix, np.int64)
     for _ in range(50):
         changed = False
@@ -1108,6 +1105,41 @@ def _split_pairs(pairs: np.ndarray, nbr_pairs: list[tuple[int, int, int]], dist:
         if not changed:
             break
     return bits.astype(bool)
+
+
+def _binary_grid_optimum(e: np.ndarray, p_idx: np.ndarray, q_idx: np.ndarray, m: int) -> np.ndarray:
+    """The exact minimiser of a binary labelling of an m x m grid (pixel p = row * m + col): ``e[t, bp, bq]``
+    is edge t's cost (pixels ``p_idx[t]``, ``q_idx[t]``) for their bits; edges join pixels of one row or of
+    rows r and r + 1 (mod m: the wrap-around seam). Dynamic programming over rows with the first row's
+    state fixed, O(m 8^m) instead of O(2^(m^2)) for trying every labelling."""
+    n_states = 1 << m
+    bit = (np.arange(n_states)[:, None] >> np.arange(m)[None, :]) & 1  # (state, column)
+    within = np.zeros((m, n_states))
+    trans = np.zeros((m, n_states, n_states))  # trans[r, s, t]: edges between row r (state s) and row r+1 (t)
+    for t in range(len(p_idx)):
+        (rp, cp), (rq, cq) = divmod(int(p_idx[t]), m), divmod(int(q_idx[t]), m)
+        if rp == rq:
+            within[rp] += e[t, bit[:, cp], bit[:, cq]]
+        elif rq == (rp + 1) % m:
+            trans[rp] += e[t][bit[:, cp][:, None], bit[:, cq][None, :]]
+        elif rp == (rq + 1) % m:
+            trans[rq] += e[t][bit[:, cp][None, :], bit[:, cq][:, None]]
+        else:
+            raise ValueError(f"edge {t} joins rows {rp} and {rq}, which are not adjacent")
+    value = np.full((n_states, n_states), np.inf)  # value[first-row state, current row state]
+    value[np.arange(n_states), np.arange(n_states)] = within[0]
+    back = []
+    for r in range(1, m):
+        total = value[:, :, None] + trans[r - 1][None]  # (first, previous, current)
+        back.append(total.argmin(axis=1))
+        value = total.min(axis=1) + within[r][None, :]
+    closing = value + trans[m - 1].T  # closing[first, last]: the wrap-around edges from the last row to the first
+    first, last = np.unravel_index(int(np.argmin(closing)), closing.shape)
+    rows = [int(last)]
+    for r in range(m - 1, 0, -1):
+        rows.append(int(back[r - 1][first, rows[-1]]))
+    rows = rows[::-1]
+    return bit[rows].reshape(-1).astype(bool)
 
 
 def _le_mask(perm: np.ndarray) -> np.ndarray:

@@ -192,3 +192,20 @@ class TestBuildingBlocks:
         x = test_images[200:260].numpy()
         assert natural_prior()[0].shape == (17,)
         assert prior_distance(x) < prior_distance(255 - x)
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_binary_grid_optimum_equals_trying_every_labelling(m):
+    from ppbench.attacks.pooled import _binary_grid_optimum
+
+    g = np.arange(m * m).reshape(m, m)
+    # inside the grid, plus the wrap-around seams (right edge to left edge, bottom row to top row)
+    a = np.concatenate([g[:, :-1].ravel(), g[:-1].ravel(), g[:, -1], g[-1]])
+    b = np.concatenate([g[:, 1:].ravel(), g[1:].ravel(), g[:, 0], g[0]])
+    bits = (np.arange(2 ** (m * m))[:, None] >> np.arange(m * m)[None, :]) & 1
+    rng = np.random.default_rng(m)
+    for _ in range(10):
+        e = rng.random((a.size, 2, 2))
+        best = e[np.arange(a.size)[None, :], bits[:, a], bits[:, b]].sum(axis=1).min()
+        got = _binary_grid_optimum(e, a, b, m).astype(int)
+        assert e[np.arange(a.size), got[a], got[b]].sum() == pytest.approx(best, abs=1e-12)
