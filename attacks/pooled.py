@@ -1088,7 +1088,11 @@ def _split_pairs(pairs: np.ndarray, nbr_pairs: list[tuple[int, int, int]], dist:
             first_q, second_q = pairs[q_idx, bq], pairs[q_idx, 1 - bq]
             e[:, bp, bq] = dist[kinds, first_p, first_q] + dist[kinds, second_p, second_q]
     if m <= 6:
-        return _binary_grid_optimum(e, p_idx, q_idx, m)
+        bits = _binary_grid_optimum(e, p_idx, q_idx, m)
+        # Swapping the two channels everywhere costs exactly the same (each edge's two terms trade places),
+        # so optima come in complementary pairs: keep the one with the last pixel's bit 0, as trying every
+        # labelling in order did (the lower code), so that results do not depend on the solver.
+        return ~bits if bits[-1] else bits
     bits = np.zeros(npix, np.int64)
     for _ in range(50):
         changed = False

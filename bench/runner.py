@@ -103,7 +103,7 @@ class RunConfig:
     amp: bool
     channels_last: bool
     key_id: str | None  # of --key FILE; None: a fresh key made for this run and kept in its folder
-    # -- not part of the run's identity --
+    # -- not part of the run's identity (jpeg_quality is, when set: see identity()) --
     key: str | None = None
     attacks: tuple[str, ...] = ()
     attacker_data: str = "disjoint"
@@ -276,8 +276,9 @@ def resolve_config(**overrides: Any) -> RunConfig:
     if attacker_data not in ATTACKER_DATA:
         raise InputError(f"--attacker-data must be one of {', '.join(ATTACKER_DATA)}, got {attacker_data!r}")
     jpeg_quality = o.get("jpeg_quality")
-    if jpeg_quality is not None and not 0 <= int(jpeg_quality) <= 100:
-        raise InputError(f"--jpeg-quality must be in 0..100 (OpenCV's JPEG quality), got {jpeg_quality}")
+    if jpeg_quality is not None and (isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int)
+                                     or not 0 <= jpeg_quality <= 100):
+        raise InputError(f"--jpeg-quality must be an integer in 0..100 (OpenCV's JPEG quality), got {jpeg_quality!r}")
     adapter = o.get("adapter", info.adapter)
     adapter = None if adapter in (None, "", "none") else adapter
     needs_weights = network != "none" and _needs_weights(network)
@@ -476,6 +477,7 @@ class _Run:
     def execute(self) -> dict[str, Any]:
         existing = self._existing_record()
         if existing is not None and existing.get("status") == "complete" and not self.config.force:
+            distributed.announce({"train": False})  # DDP: nothing to train; ranks > 0 return now, not after the attacks
             missing = self._missing_attacks(existing)
             if not missing:
                 log.info("%s is complete: skipped (pass --force to rerun it)", self.rid)
@@ -603,6 +605,7 @@ class _Run:
         data = self._data()
         scheme = self._scheme(existing)
         if not c.trains:
+            distributed.announce({"train": False})  # DDP: an attack-only run; ranks > 0 return now
             self.record = self._base_record(existing, data, scheme, None, None)
             self._write()
             return self._finish(self._attacks(scheme, data, list(c.attacks)))
@@ -744,9 +747,10 @@ class _Run:
 def _derived(c: RunConfig, rid: str, settings: TrainSettings | None, pipeline: BatchPipeline | None) -> dict[str, Any]:
     """The record's ``config.derived``: values computed from the config and the data."""
     padding = crop_padding_for(c.image_size)
+    derived: dict[str, Any] = {"run_id": rid, "config_hash": c.config_hash, "crop_padding": padding}
     ctx = distributed.context()
-    derived: dict[str, Any] = {"run_id": rid, "config_hash": c.config_hash, "crop_padding": padding,
-                               "world_size": ctx.world_size if ctx is not None else 1}
+    if ctx is not None:  # DDP: the global batch was split over this many processes
+        derived["world_size"] = ctx.world_size
     if settings is None or pipeline is None:
         return derived
     augmentation = (f"random crop (zero padding {padding}) + horizontal flip on plain images, then encryption"

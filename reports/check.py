@@ -34,8 +34,10 @@ Rows, and which records they read (after ``[meta]``; complete records only, as T
 
 SSIM bounds of every row kind read the attack results of *all* the scheme's records, whatever their
 network: an attack targets the encryption, not the classifier (Table I's rule too). The value is the mean
-over records of each record's ``metrics.attacks.<attack>.ssim_mean``; a bounded attack that no record ran
-is a failure ("no <attack> result"). Rows present in the records but not named are not checked (the
+over records of each record's best reading of the attack (the largest of ``metrics.attacks.<attack>.
+ssim_mean``, ``ssim_mean_inverted`` and ``ssim_mean_mirrored``, the reading Table I's verdict uses: a
+restored negative or mirror image reveals the image as plainly); a bounded attack that no record ran is
+a failure ("no <attack> result"). Rows present in the records but not named are not checked (the
 report lists them). Exit status: 0 when every bound holds, 1 when any fails (each failure named with the
 amount it misses by), 2 for a bad THRESHOLDS file or results folder.
 """
@@ -52,7 +54,7 @@ from typing import Any, Mapping
 
 from ppbench.errors import PPBenchError
 
-from .load import NO_NETWORK, RecordSet, Run, load_results, natural_key, network_sort_key
+from .load import NO_NETWORK, RecordSet, Run, best_reading, load_results, natural_key, network_sort_key
 
 ALLOWED_TABLES = ("meta", "defaults", "rows")
 ALLOWED_META = ("profile", "dataset")
@@ -231,8 +233,8 @@ def _ssim_findings(label: str, scheme: str, runs: list[Run], bounds: Bounds) -> 
     for kind, table in (("min_ssim", bounds.min_ssim), ("max_ssim", bounds.max_ssim)):
         for attack, limit in sorted(table.items()):
             bound = f"{kind}.{attack}"
-            values = [float(r.attacks[attack]["ssim_mean"]) for r in runs
-                      if attack in r.attacks and isinstance(r.attacks[attack].get("ssim_mean"), (int, float))]
+            values = [v for v in (best_reading(r.attacks[attack])[1] for r in runs if attack in r.attacks)
+                      if not math.isnan(v)]
             if not values:
                 out.append(Finding(label, bound, False,
                                    f"FAIL {label}: no {attack} result for scheme {scheme} (needed for {bound} {limit:.4f})"))

@@ -2,9 +2,11 @@
 
 One panel per key-recovery attack found in the records (``pooled``: ciphertext-only, ``kpa``: known
 plaintext), one line per scheme, from ``metrics.attacks.<attack>.curve`` (the runner refits the attack
-for each n and scores it on the run's test ciphertexts). Filled markers: the key was recovered exactly;
+for each n and scores it on the run's test ciphertexts). The SSIM drawn is the best reading (as-is,
+colour-inverted or mirrored, ``ssim_best``), the one Table I's verdict and "Ciphertexts to break" use. Filled markers: the key was recovered exactly;
 hollow: it was not. The dotted line is the "broken" level (mean SSIM 0.99) that Table I's "Ciphertexts
-to break" column reads. Where several runs hold a curve for a scheme, the latest finished one is drawn.
+to break" column reads. Where several runs hold a curve for a scheme at one profile and image size, the
+latest finished one is drawn.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Curves:
     """The series to draw: ``{attack: {scheme: [(n, ssim_mean, exact_key), ...]}}`` and notes."""
 
     series: dict[str, dict[str, list[tuple[int, float, bool]]]] = field(default_factory=dict)
-    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (attack, scheme) -> run id
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (attack, series label) -> run id
 
     @property
     def empty(self) -> bool:
@@ -32,22 +34,24 @@ class Curves:
 
 
 def build_curves(records: RecordSet) -> Curves:
-    """Collect every recorded key-recovery curve, the latest finished run's per (attack, scheme)."""
-    curves = Curves()
-    stamps: dict[tuple[str, str], str] = {}
+    """Collect every recorded key-recovery curve, the latest finished run's per (attack, scheme, profile,
+    image size); a series is named by its scheme, plus profile and size when the records hold several."""
+    latest: dict[tuple[str, str, str, str], Any] = {}
     for run in records.runs:
-        stamp = str(run.record.get("finished_at") or "")
         for attack, entry in run.attacks.items():
-            points = entry.get("curve") if isinstance(entry, dict) else None
-            if not points:
+            if not (isinstance(entry, dict) and entry.get("curve")):
                 continue
-            key = (attack, run.scheme)
-            if key in stamps and stamps[key] > stamp:
-                continue
-            stamps[key] = stamp
-            curves.series.setdefault(attack, {})[run.scheme] = sorted(
-                (int(p["n"]), float(p["ssim_mean"]), bool(p.get("exact_key"))) for p in points)
-            curves.sources[key] = run.run_id
+            key = (attack, run.scheme, run.profile, run.image_size)
+            if key not in latest or str(run.record.get("finished_at") or "") >= str(latest[key].record.get("finished_at") or ""):
+                latest[key] = run
+    several = len({(profile, size) for _, _, profile, size in latest}) > 1
+    curves = Curves()
+    for (attack, scheme, profile, size), run in latest.items():
+        label = f"{scheme} ({profile}, {size})" if several else scheme
+        curves.series.setdefault(attack, {})[label] = sorted(
+            (int(p["n"]), float(p.get("ssim_best", p["ssim_mean"])), bool(p.get("exact_key")))
+            for p in run.attacks[attack]["curve"])
+        curves.sources[(attack, label)] = run.run_id
     return curves
 
 
@@ -82,7 +86,7 @@ def draw_curves(curves: Curves) -> Any:
                     transform=ax.transAxes)
         ax.set_ylim(-0.1, 1.05)
         ax.set_xlabel("victim images the attacker holds (n)")
-        ax.set_ylabel("mean SSIM on unseen ciphertexts")
+        ax.set_ylabel("mean SSIM on unseen ciphertexts (best reading)")
         ax.set_title(f"{attack}: filled = key recovered exactly", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

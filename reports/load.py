@@ -47,6 +47,19 @@ def natural_key(name: str) -> list[Any]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", str(name)) if p != ""]
 
 
+READINGS = (("ssim_mean", ""), ("ssim_mean_inverted", " (negative)"), ("ssim_mean_mirrored", " (mirrored)"))
+"""An attack's output is scored as it is, colour-inverted and mirrored left-right; the best reading counts
+and names itself with the suffix (a restored negative or mirror image reveals the image as plainly)."""
+
+
+def best_reading(entry: dict[str, Any]) -> tuple[str, float]:
+    """(suffix, SSIM) of an attack entry's best reading (:data:`READINGS`; ties: the first listed);
+    ("", NaN) when the entry has no SSIM at all."""
+    readings = [(suffix, _num(entry.get(field))) for field, suffix in READINGS]
+    readings = [(suffix, value) for suffix, value in readings if not math.isnan(value)]
+    return max(readings, key=lambda r: r[1]) if readings else ("", math.nan)
+
+
 def scheme_sort_key(scheme: str) -> tuple[int, list[Any]]:
     """The paper's scheme order first, then any other scheme by name."""
     order = SCHEME_ORDER.index(scheme) if scheme in SCHEME_ORDER else len(SCHEME_ORDER)
@@ -55,7 +68,8 @@ def scheme_sort_key(scheme: str) -> tuple[int, list[Any]]:
 
 def attack_sort_key(attack: str) -> tuple[int, list[Any]]:
     """The paper's attack order (FR, GAN, ITN) first, then any other attack by name."""
-    order = ATTACK_ORDER.index(attack) if attack in ATTACK_ORDER else len(ATTACK_ORDER)
+    base = attack.split(" (")[0]  # "gan (negative)" sorts as "gan"
+    order = ATTACK_ORDER.index(base) if base in ATTACK_ORDER else len(ATTACK_ORDER)
     return order, natural_key(attack)
 
 
@@ -192,11 +206,19 @@ class RecordSet:
         return pd.DataFrame(rows, columns=columns)
 
     def attacks_frame(self) -> pd.DataFrame:
-        """One row per (run, attack): the attack's summary numbers."""
+        """One row per (run, attack): the attack's summary numbers.
+
+        ``ssim_best`` / ``reading``: the best of the attack's SSIM readings (:data:`READINGS`) in this record
+        and its suffix. ``ciphertexts_to_break``: NaN where the entry has no curve, ``inf`` where its curve
+        never reached the break level (``curve_max_n``: the largest n it tried)."""
         rows = []
         for run in self.runs:
             for name, attack in run.attacks.items():
                 ctb = attack.get("ciphertexts_to_break")
+                curve = attack.get("curve") or []
+                if "ciphertexts_to_break" in attack and ctb is None:
+                    ctb = math.inf  # tried, never broken within the curve
+                reading, best = best_reading(attack)
                 rows.append({
                     "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
                     "profile": run.profile, "seed": run.seed, "attack": name,
@@ -206,9 +228,12 @@ class RecordSet:
                     "n_images": attack.get("n_images"),
                     "threat_model": str(attack.get("threat_model") or "ciphertext_only"),
                     "ciphertexts_to_break": _num(ctb) if ctb is not None else math.nan,
+                    "curve_max_n": max((int(p["n"]) for p in curve), default=math.nan),
+                    "ssim_best": best, "reading": reading,
                 })
         columns = ["run_id", "scheme", "network", "dataset", "profile", "seed", "attack", "ssim_mean", "ssim_std",
-                   "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break"]
+                   "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
+                   "curve_max_n", "ssim_best", "reading"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

@@ -46,8 +46,8 @@ import pandas as pd
 
 from ppbench.atomic import atomic_write_text
 
-from .load import (NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key,
-                   scheme_sort_key)
+from .load import (NO_NETWORK, READINGS, RecordSet, attack_sort_key, dataset_summary, natural_key,
+                   network_sort_key, scheme_sort_key)
 from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text
 
 PAPER_TABLE = Path(__file__).with_name("paper_table1.json")
@@ -55,9 +55,6 @@ FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 PAPER_ATTACKS = ("fr", "gan", "itn")
 """The seed paper's three attacks: a verdict resting on fewer is flagged in the notes."""
-READINGS = (("ssim_mean", ""), ("ssim_mean_inverted", " (negative)"), ("ssim_mean_mirrored", " (mirrored)"))
-"""An attack's output is scored as it is, colour-inverted and mirrored left-right; the best reading counts
-and names itself with the suffix (a restored negative or mirror image reveals the image as plainly)."""
 EMPTY = ""
 NOT_APPLICABLE = "—"
 
@@ -129,9 +126,9 @@ class Table1Row:
     attack: str | None = None
     ssim: Stat | None = None
     secure: bool | None = None
-    ciphertexts: tuple[float, str] | None = None  # fewest ciphertexts a ciphertext-only attack needed
+    ciphertexts: tuple[float, str, float] | None = None  # fewest ciphertexts a ciphertext-only attack needed
     known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
-    pairs: tuple[float, str] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
+    pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
 
     @property
     def has_record(self) -> bool:
@@ -170,27 +167,36 @@ def _attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[t
     out: dict[tuple[str, str], dict[str, Stat]] = {}
     attacks = attacks[attacks["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
-        # each reading of the output that reveals the image as plainly (a negative, a mirror image) counts
-        readings = [(attack + suffix, Stat.of(group[column])) for column, suffix in READINGS if column in group]
-        readings = [(name, stat) for name, stat in readings if stat is not None]
-        if readings:
-            name, stat = max(readings, key=lambda r: r[1].mean)  # ties: the plain reading (listed first)
-            out.setdefault((scheme, profile), {})[name] = stat
+        # each record's best reading (as-is, negative, mirrored), then the mean over seeds; the name carries
+        # the reading most records chose
+        stat = Stat.of(group["ssim_best"])
+        if stat is not None:
+            reading = group.loc[group["ssim_best"].notna(), "reading"].mode().iloc[0]
+            out.setdefault((scheme, profile), {})[attack + reading] = stat
     return out
 
 
-def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], tuple[float, str]]:
+def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], tuple[float, str, float]]:
     """Per (scheme, profile): the fewest victim images any ciphertext-only attack (or, with
-    ``ciphertext_only=False``, any other attack: plain/cipher pairs) needed (mean over records), and which."""
-    out: dict[tuple[str, str], tuple[float, str]] = {}
+    ``ciphertext_only=False``, any other attack: plain/cipher pairs) needed, mean over records, the attack,
+    and the largest n its curves tried. ``inf`` when some record's curve never broke the scheme: a mean
+    over only the seeds that broke would be optimistic."""
+    out: dict[tuple[str, str], tuple[float, str, float]] = {}
     frame = attacks.dropna(subset=["ciphertexts_to_break"])
     frame = frame[frame["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
         value = float(group["ciphertexts_to_break"].mean())
+        tried = float(group["curve_max_n"].max())
         best = out.get((scheme, profile))
-        if best is None or value < best[0]:
-            out[(scheme, profile)] = (value, attack)
+        if best is None or value < best[0] or (value == best[0] == math.inf and tried > best[2]):
+            out[(scheme, profile)] = (value, attack, tried)
     return out
+
+
+def _count_text(count: tuple[float, str, float]) -> str:
+    """'5 (pooled)', or '> 100 (pooled)' when the attack's curve never got there."""
+    value, attack, tried = count
+    return f"> {tried:g} ({attack})" if math.isinf(value) else f"{value:g} ({attack})"
 
 
 def _match_paper(scheme: str, network: str, paper_rows: list[PaperRow]) -> PaperRow | None:
@@ -328,10 +334,10 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
     if kind == "known_plaintext":
         if not row.known_plaintext:
             return EMPTY
-        broken = f"; {row.pairs[0]:g} pair(s) to break ({row.pairs[1]})" if row.pairs else ""
+        broken = f"; {_count_text(row.pairs).replace(' (', ' pair(s) to break (', 1)}" if row.pairs else ""
         return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
     if kind == "ciphertexts":
-        return f"{row.ciphertexts[0]:g} ({row.ciphertexts[1]})" if row.ciphertexts else EMPTY
+        return _count_text(row.ciphertexts) if row.ciphertexts else EMPTY
     raise ValueError(kind)
 
 
@@ -384,10 +390,11 @@ def render_csv(table: Table1) -> str:
         if table.show_known_plaintext:
             out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
             out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None
-            out["known_plaintext_pairs_to_break"] = row.pairs[0] if row.pairs else None
+            out["known_plaintext_pairs_to_break"] = row.pairs[0] if row.pairs else None  # inf: not within the curve
         if table.show_ciphertexts:
-            out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None
+            out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None  # inf: not within the curve
             out["ciphertexts_to_break_attack"] = row.ciphertexts[1] if row.ciphertexts else None
+            out["ciphertexts_tried_up_to"] = row.ciphertexts[2] if row.ciphertexts else None
         records.append(out)
     frame = pd.DataFrame(records)
     for column in frame.columns:

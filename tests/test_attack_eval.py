@@ -182,7 +182,8 @@ def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, s
     entry = run([attack], keyed(scheme), {"train": train, "test": test}, tmp_path)["attacks"][attack]
     curve = entry["curve"]
     assert [p["n"] for p in curve] == [1, 2, 5, 10, 20, 50, 100]  # the victim half holds 128 images
-    assert entry["ciphertexts_to_break"] == min(p["n"] for p in curve if p["ssim_mean"] >= 0.99)
+    assert all(p["ssim_best"] >= p["ssim_mean"] for p in curve)
+    assert entry["ciphertexts_to_break"] == min(p["n"] for p in curve if p["ssim_best"] >= 0.99)
     assert entry["smallest_exact_n"] == min(p["n"] for p in curve if p["exact_key"])
     assert curve[-1]["exact_key"] and curve[-1]["ssim_mean"] == pytest.approx(1.0)
     assert entry["ciphertexts_to_break"] <= (1 if attack == "kpa" else 50)
@@ -197,11 +198,13 @@ def test_stale_fields_name_what_an_older_entry_lacks():
 def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
     current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
                "config": {"attacker_data": {"victim_train": [0, 128]}},
-               "curve": [{"n": n} for n in (1, 2, 5, 10, 20, 50, 100)]}
+               "curve": [{"n": n, "ssim_best": 1.0} for n in (1, 2, 5, 10, 20, 50, 100)]}
     assert stale_fields("pooled", current) == []
     assert stale_fields("pooled", {**current, "version": 0})[0].startswith("version ")
     fewer = {**current, "config": {"attacker_data": {"victim_train": [0, 1000]}}}
     assert stale_fields("pooled", fewer) == ["curve over n = 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000"]
+    older_points = {**current, "curve": [{"n": p["n"]} for p in current["curve"]]}
+    assert stale_fields("pooled", older_points) == ["curve points with ssim_best"]
 
 
 def test_ciphertext_only_attack_gets_no_training_data_at_all(test_attacks, data, tmp_path):

@@ -146,4 +146,11 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     # only rank 0 wrote: the folder holds what a one-process run writes
     assert sorted(p.name for p in ddp_dir.iterdir()) == sorted(p.name for p in Path(run_dir_for(resolve_config(
         **options, device="cpu", results=str(tmp_path / "one")))).iterdir())
-    assert "rank 1 of 2" in done.stderr + done.stdout or "DDP" in (ddp_dir / "run.log").read_text()
+    assert "DDP: rank 1 of 2 on cpu (gloo)" in done.stderr
+    assert "world_size" not in single["config"]["derived"] and ddp["config"]["derived"]["world_size"] == 2
+
+    # the run is complete: adding an attack trains nothing; rank 1 returns at once, rank 0 attacks alone
+    again = _torchrun({**options, "attack": "fr"}, tmp_path / "ddp", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    attacked = json.loads((ddp_dir / "result.json").read_text())
+    assert "fr" in attacked["metrics"]["attacks"] and attacked["metrics"]["history"] == ddp["metrics"]["history"]

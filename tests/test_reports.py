@@ -242,8 +242,30 @@ class TestTable1:
             "ssim_mean": 1.0, "threat_model": "ciphertext_only_many", "ciphertexts_to_break": 5}})
         table = build_table1(load_results(results_copy))
         (le,) = [r for r in table.rows if r.scheme == "le"]
-        assert le.ciphertexts == (5.0, "pooled") and le.pairs == (1.0, "kpa")
+        assert le.ciphertexts[:2] == (5.0, "pooled") and le.pairs[:2] == (1.0, "kpa")
         assert md_row(render_markdown(table, []), "| le ").endswith("| 1.000 (kpa); 1 pair(s) to break (kpa) | 5 (pooled) |")
+
+    def test_a_seed_whose_curve_never_broke_the_scheme_shows_more_than_the_largest_n(self, results_copy):
+        broke = {"ssim_mean": 1.0, "threat_model": "ciphertext_only_many", "ciphertexts_to_break": 5,
+                 "curve": [{"n": 1, "ssim_mean": 0.2}, {"n": 5, "ssim_mean": 1.0}]}
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.pooled": broke})
+        assert md_row(render_markdown(build_table1(load_results(results_copy)), []), "| le ").endswith("| 5 (pooled) |")
+        never = {**broke, "ciphertexts_to_break": None, "curve": [{"n": 1, "ssim_mean": 0.2}, {"n": 100, "ssim_mean": 0.5}]}
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.pooled": never})
+        table = build_table1(load_results(results_copy))
+        assert md_row(render_markdown(table, []), "| le ").endswith("| > 100 (pooled) |")
+        assert "ciphertexts_tried_up_to" in render_csv(table).splitlines()[0]
+
+    def test_best_reading_is_taken_per_record_before_the_mean_over_seeds(self, results_copy):
+        # seed 0 restores the negative (inverted 0.8), seed 1 the image itself (0.6): mean of the bests, 0.7
+        seeds = sorted(p for p in results_copy.iterdir() if p.name.startswith("proposed-vit_cpu-sample"))
+        edit_record(seeds[0], **{"metrics.attacks.gan": {"ssim_mean": -0.5, "ssim_mean_inverted": 0.8,
+                                                        "threat_model": "ciphertext_only_unpaired_plain"}})
+        edit_record(seeds[1], **{"metrics.attacks.gan": {"ssim_mean": 0.6, "ssim_mean_inverted": -0.4,
+                                                        "threat_model": "ciphertext_only_unpaired_plain"}})
+        (proposed,) = [r for r in build_table1(load_results(results_copy)).rows
+                       if r.scheme == "proposed" and r.profile == "cpu" and "sample" in r.accuracy]
+        assert proposed.attack.startswith("gan") and proposed.ssim.mean == pytest.approx(0.7)
 
     def test_attack_only_scheme_gets_a_row_without_accuracy(self, results_copy):
         shutil.rmtree(results_copy / "le-pyramidnet_shakedrop_cpu-sample-cpu-s0-9a8b7c6d")
@@ -392,6 +414,12 @@ class TestCheck:
         status, lines = run_check(RECORDS, write_toml(tmp_path, text))
         assert status == 1
         assert "FAIL proposed/vit_cpu: itn SSIM 0.2220 > max_ssim.itn 0.2000 (over by 0.0220; mean of 2 records)" in lines
+
+    def test_max_bound_reads_the_best_reading_so_a_restored_negative_cannot_slip_through(self, results_copy, tmp_path):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.fr.ssim_mean": -0.5,
+                                                  "metrics.attacks.fr.ssim_mean_inverted": 0.6})
+        status, lines = run_check(results_copy, write_toml(tmp_path, PASSING))
+        assert status == 1 and "FAIL le/*: fr SSIM 0.6000 > max_ssim.fr 0.2000 (over by 0.4000; mean of 1 record)" in lines
 
     def test_row_without_record_fails_as_no_record(self, tmp_path):
         text = PASSING + '\n[rows."etc/pyramidnet_shakedrop_cpu"]\nmin_accuracy = 0.5\n'
