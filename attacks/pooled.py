@@ -73,6 +73,7 @@ import functools
 import itertools
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -147,6 +148,8 @@ def mds_grid_layout(dist: np.ndarray, h: int, neighbours: int = 4) -> np.ndarray
     gram = -0.5 * centre @ (geo**2) @ centre
     vals, vecs = scipy.linalg.eigh(gram, subset_by_index=[s - 2, s - 1])  # the two leading components
     emb = vecs[:, -2:] * np.sqrt(np.maximum(vals[-2:], 0.0))
+    if emb.shape[1] < 2 or not np.isfinite(emb).all() or emb.std() == 0.0:
+        return np.arange(s)  # degenerate distances (e.g. one sample, all ties): no geometry; the swap search starts from here
     gy, gx = np.divmod(np.arange(s), h)
     grid = np.stack([gy, gx], 1).astype(np.float64)
     grid -= grid.mean(0)
@@ -1174,7 +1177,9 @@ def _le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.
     d = two_d // 2
     samples = nib.reshape(-1, 2 * d)
     # 1. High nibbles are the strongly correlated ones (low nibbles of natural images are nearly noise).
-    corr = np.corrcoef(samples.T)
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant positions (one sample): NaN, zeroed below
+        corr = np.corrcoef(samples.T)
     corr = np.nan_to_num(corr)
     np.fill_diagonal(corr, 0.0)
     high = np.sort(np.argsort(-(corr**2).sum(axis=1))[:d])

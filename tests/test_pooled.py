@@ -106,6 +106,13 @@ class TestOtherSchemes:
         assert recovery.confidence["positions_fully_explained"] == 1.0
         assert unseen_ssim("ele", scheme, recovery.key_material, test_images[200:240]) >= 0.99
 
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_ele_from_one_or_two_ciphertexts_returns_a_key_without_claiming_it(self, test_images, n):
+        scheme = victim("ele")
+        recovery = recover_key_pooled("ele", scheme.encrypt(test_images[:n]), block_size=4)  # no geometry: no crash
+        assert not same_key(recovery.key_material, scheme.key_material())
+        assert recovery.confidence["positions_fully_explained"] == 0.0
+
     def test_ele_from_twenty_ciphertexts_is_not_claimed_as_a_break(self, test_images):
         scheme = victim("ele")
         recovery = recover_key_pooled("ele", scheme.encrypt(test_images[:20]), block_size=4)
