@@ -26,7 +26,8 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ours used, and ``Paper network`` shows the difference.
 - ``Ciphertexts to break``: only when some record has ``metrics.attacks.<name>.ciphertexts_to_break``
   for a ciphertext-only attack (``pooled``): the fewest victim ciphertexts after which the attack's
-  mean SSIM on unseen ciphertexts reaches 0.99, over the scheme's attacks, with the attack's name. A
+  mean SSIM on unseen ciphertexts (best reading) reaches 0.99 of the key holder's (0.99 on lossless
+  ciphertexts; ``break_ssim`` in the record), over the scheme's attacks, with the attack's name. A
   known-plaintext attack's count (``kpa``: plain/cipher pairs) is shown in its own column instead.
 
 Views: ``table1.md`` (Markdown with notes), ``table1.csv`` (numbers, one column per quantity) and

@@ -183,20 +183,34 @@ def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, s
     curve = entry["curve"]
     assert [p["n"] for p in curve] == [1, 2, 5, 10, 20, 50, 100]  # the victim half holds 128 images
     assert all(p["ssim_best"] >= p["ssim_mean"] for p in curve)
+    assert entry["break_ssim"] == pytest.approx(0.99)  # lossless: the key's owner gets SSIM 1
     assert entry["ciphertexts_to_break"] == min(p["n"] for p in curve if p["ssim_best"] >= 0.99)
     assert entry["smallest_exact_n"] == min(p["n"] for p in curve if p["exact_key"])
     assert curve[-1]["exact_key"] and curve[-1]["ssim_mean"] == pytest.approx(1.0)
     assert entry["ciphertexts_to_break"] <= (1 if attack == "kpa" else 50)
 
 
+def test_after_jpeg_breaking_means_reaching_what_the_key_holder_sees(cifar_subset, tmp_path):
+    train = nhwc_to_nchw(cifar_subset["x_train"][:256])
+    test = nhwc_to_nchw(cifar_subset["x_test"][:24])
+    result = run(["pooled"], keyed("proposed"), {"train": train, "test": test}, tmp_path, jpeg_quality=75)
+    holder = result["baselines"]["key_holder"]["ssim_mean"]
+    entry = result["attacks"]["pooled"]
+    assert 0.5 < holder < 0.99  # JPEG damage the key cannot undo
+    assert entry["break_ssim"] == pytest.approx(0.99 * holder)
+    assert entry["curve"][-1]["exact_key"] and entry["ciphertexts_to_break"] is not None
+    assert entry["ciphertexts_to_break"] == min(p["n"] for p in entry["curve"] if p["ssim_best"] >= entry["break_ssim"])
+
+
 def test_stale_fields_name_what_an_older_entry_lacks():
     assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted", "ssim_mean_mirrored"]
     assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == []
-    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == ["ciphertexts_to_break", "curve"]
+    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == [
+        "ciphertexts_to_break", "break_ssim", "curve"]
 
 
 def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
-    current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
+    current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "break_ssim": 0.99, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
                "config": {"attacker_data": {"victim_train": [0, 128]}},
                "curve": [{"n": n, "ssim_best": 1.0} for n in (1, 2, 5, 10, 20, 50, 100)]}
     assert stale_fields("pooled", current) == []
@@ -222,7 +236,8 @@ def test_every_entry_has_the_record_fields(le_run):
         json.dumps(entry)  # numbers and strings only
     assert result["attacks"]["itn"]["threat_model"] == "ciphertext_only_own_keys"
     assert result["attacks"]["gan"]["threat_model"] == "ciphertext_only_unpaired_plain"
-    assert set(result["baselines"]) == {"ciphertext", "wrong_key"}
+    assert set(result["baselines"]) == {"ciphertext", "wrong_key", "key_holder"}
+    assert result["baselines"]["key_holder"]["ssim_mean"] == pytest.approx(1.0)  # lossless: the key restores every image
     assert all(set(b) == BASELINE_FIELDS for b in result["baselines"].values())
 
 
