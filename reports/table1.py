@@ -16,6 +16,9 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ``<name> (negative)`` / ``<name> (mirrored)`` when those win: a restored negative or mirror image
   reveals the image as plainly as the image itself (GAN restores LE's negatives; pooled can only recover
   EtC up to a mirror, which no image statistic settles).
+- ``Paper's attacks only``: the verdict, attack and SSIM when only the seed paper's attacks (FR, GAN,
+  ITN) count: what the paper's own threat set concludes on our runs, beside the verdict of every
+  ciphertext-only attack ppbench knows.
 - ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
   ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
@@ -130,6 +133,7 @@ class Table1Row:
     ciphertexts: tuple[float, str, float] | None = None  # fewest ciphertexts a ciphertext-only attack needed
     known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
     pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
+    paper_attacks: tuple[Stat, str, bool | None] | None = None  # strongest of FR/GAN/ITN alone, and its verdict
 
     @property
     def has_record(self) -> bool:
@@ -244,6 +248,10 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             elif network != NO_NETWORK:
                 notes.append(f"missing: {scheme}/{network} (profile {profile}) has no record on {column.name}")
         stats = attack_stats.get((scheme, profile), {})
+        theirs = {a: st for a, st in stats.items() if a.split(" (")[0] in PAPER_ATTACKS}
+        if theirs:
+            name = max(sorted(theirs, key=attack_sort_key), key=lambda a: theirs[a].mean)
+            row.paper_attacks = (theirs[name], name, is_secure(theirs[name].mean, ssim_threshold))
         if stats:
             row.attack = max(sorted(stats, key=attack_sort_key), key=lambda a: stats[a].mean)
             row.ssim = stats[row.attack]
@@ -300,7 +308,7 @@ def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
         plan += [(f"Acc. {c.name}", "accuracy", c.name) for c in table.datasets if c.family == family]
         plan.append((f"Paper {FAMILY_TITLES[family]}", "paper_accuracy", family))
     plan += [("Strongest attack", "attack", None), ("SSIM", "ssim", None), ("Security", "security", None),
-             ("Paper security", "paper_security", None)]
+             ("Paper security", "paper_security", None), ("Paper's attacks only", "paper_attacks", None)]
     if table.show_known_plaintext:
         plan.append(("Known-plaintext SSIM", "known_plaintext", None))
     if table.show_ciphertexts:
@@ -337,6 +345,11 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
             return EMPTY
         broken = f"; {_count_text(row.pairs).replace(' (', ' pair(s) to break (', 1)}" if row.pairs else ""
         return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
+    if kind == "paper_attacks":
+        if row.paper_attacks is None:
+            return EMPTY
+        stat, name, secure = row.paper_attacks
+        return f"{_symbol(secure, EMPTY)} {name} {stat.text(3)}"
     if kind == "ciphertexts":
         return _count_text(row.ciphertexts) if row.ciphertexts else EMPTY
     raise ValueError(kind)
@@ -388,6 +401,9 @@ def render_csv(table: Table1) -> str:
         out["ssim_threshold"] = table.threshold
         out["secure"] = row.secure
         out["paper_secure"] = row.paper.security if row.paper else None
+        out["paper_attacks_strongest"] = row.paper_attacks[1] if row.paper_attacks else None
+        out["paper_attacks_ssim_mean"] = row.paper_attacks[0].mean if row.paper_attacks else None
+        out["paper_attacks_secure"] = row.paper_attacks[2] if row.paper_attacks else None
         if table.show_known_plaintext:
             out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
             out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None

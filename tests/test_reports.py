@@ -116,7 +116,7 @@ class TestLoading:
 # -- Table I ---------------------------------------------------------------------------------------------
 class TestTable1:
     HEADER = ("| Scheme | Network | Paper network | Profile | Acc. sample | Paper CIFAR-10 | Acc. cifar100 "
-              "| Paper CIFAR-100 | Strongest attack | SSIM | Security | Paper security |")
+              "| Paper CIFAR-100 | Strongest attack | SSIM | Security | Paper security | Paper's attacks only |")
 
     def test_markdown_has_a_dataset_column_per_dataset_beside_the_paper_columns(self, table, records):
         assert md_row(render_markdown(table, []), "| Scheme ") == self.HEADER
@@ -124,15 +124,16 @@ class TestTable1:
     def test_markdown_rows_show_ours_beside_the_papers(self, table):
         md = render_markdown(table, [])
         assert md_row(md, "| proposed ") == ("| proposed | vit_cpu | ViT-B_16 | cpu | 0.4500 ± 0.0184 (n=2) | 0.9664 "
-                                             "| 0.2010 | 0.8442 | itn | 0.222 ± 0.014 (n=2) | ✓ | ✓ |")
+                                             "| 0.2010 | 0.8442 | itn | 0.222 ± 0.014 (n=2) | ✓ | ✓ "
+                                             "| ✓ itn 0.222 ± 0.014 (n=2) |")
         assert md_row(md, "| le ") == ("| le | pyramidnet_shakedrop_cpu | ShakeDrop | cpu | 0.3010 | 0.9449 |  "
-                                       "| 0.7548 | itn | 0.613 | ✗ | ✗ |")
+                                       "| 0.7548 | itn | 0.613 | ✗ | ✗ | ✗ itn 0.613 |")
         assert md_row(md, "| plain | resnet18_cpu ") == ("| plain | resnet18_cpu | ResNet-18 | cpu | 0.5500 | 0.9553 "
-                                                          "|  | — |  |  |  | — |")
+                                                          "|  | — |  |  |  | — |  |")
 
     def test_paper_rows_without_records_are_empty_rows_with_a_note(self, table):
         md = render_markdown(table, [])
-        assert md_row(md, "| etc ") == "| etc |  | ShakeDrop |  |  | 0.8594 |  | 0.6190 |  |  |  | ✓ |"
+        assert md_row(md, "| etc ") == "| etc |  | ShakeDrop |  |  | 0.8594 |  | 0.6190 |  |  |  | ✓ |  |"
         assert "- missing: no record for the paper's row EtC / ShakeDrop" in md
         assert "- missing: no record for the paper's row Plain / ViT-B_16" in md
 
@@ -166,21 +167,23 @@ class TestTable1:
                             "accuracy_sample_n,accuracy_cifar100_mean,accuracy_cifar100_std,accuracy_cifar100_n,"
                             "paper_accuracy_cifar10,paper_accuracy_cifar100,strongest_attack,"
                             "strongest_attack_ssim_mean,strongest_attack_ssim_std,strongest_attack_n,ssim_threshold,"
-                            "secure,paper_secure")
-        assert lines[1] == "le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,0.3,False,False"
-        assert lines[2] == "etc,,,ShakeDrop,,,,,,,0.8594,0.619,,,,,0.3,,True"
+                            "secure,paper_secure,paper_attacks_strongest,paper_attacks_ssim_mean,paper_attacks_secure")
+        assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,0.3,False,False,"
+                            "itn,0.613,False")
+        assert lines[2] == "etc,,,ShakeDrop,,,,,,,0.8594,0.619,,,,,0.3,,True,,,"
         assert lines[5] == ("proposed,vit_cpu,cpu,ViT-B_16,0.45,0.01838477631,2,0.201,,1,0.9664,0.8442,itn,0.222,"
-                            "0.01414213562,2,0.3,True,True")
+                            "0.01414213562,2,0.3,True,True,itn,0.222,True")
         assert len(lines) == 9
 
     def test_latex_is_booktabs_with_escaped_names_and_symbols(self, table):
         tex = render_latex(table, [])
-        for needle in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{llllrrrrrrrr}"):
+        for needle in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{llllrrrrrrrrr}"):
             assert needle in tex
         assert ("proposed & vit\\_cpu & ViT-B\\_16 & cpu & 0.4500 $\\pm$ 0.0184 (n=2) & 0.9664 & 0.2010 & 0.8442 "
-                "& itn & 0.222 $\\pm$ 0.014 (n=2) & \\checkmark & \\checkmark \\\\") in tex
-        assert "le & pyramidnet\\_shakedrop\\_cpu & ShakeDrop & cpu & 0.3010 & 0.9449 &  & 0.7548 & itn & 0.613 & $\\times$ & $\\times$ \\\\" in tex
-        assert "pe &  & ResNet-18 &  &  & 0.9203 &  & --- &  &  &  & $\\times$ \\\\" in tex
+                "& itn & 0.222 $\\pm$ 0.014 (n=2) & \\checkmark & \\checkmark & \\checkmark itn 0.222 $\\pm$ 0.014 (n=2) "
+                "\\\\") in tex
+        assert "le & pyramidnet\\_shakedrop\\_cpu & ShakeDrop & cpu & 0.3010 & 0.9449 &  & 0.7548 & itn & 0.613 & $\\times$ & $\\times$ & $\\times$ itn 0.613 \\\\" in tex
+        assert "pe &  & ResNet-18 &  &  & 0.9203 &  & --- &  &  &  & $\\times$ &  \\\\" in tex
 
     def test_ssim_threshold_decides_the_verdict(self, records):
         strict = build_table1(records, ssim_threshold=0.2)
@@ -216,6 +219,15 @@ class TestTable1:
         schemes = [r.scheme for r in build_table1(records).rows]
         assert "plain+jpeg75" in schemes and "plain" in schemes
 
+    def test_paper_attacks_only_column_gives_the_verdict_of_fr_gan_itn_beside_the_strongest(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks": {
+            "fr": {"ssim_mean": 0.05}, "itn": {"ssim_mean": 0.2},
+            "pooled": {"ssim_mean": 1.0, "threat_model": "ciphertext_only_many"}}})
+        (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
+        assert (le.attack, le.secure) == ("pooled", False)
+        stat, name, secure = le.paper_attacks
+        assert (name, stat.mean, secure) == ("itn", 0.2, True)
+
     def test_known_plaintext_attacks_are_shown_beside_the_verdict_never_in_it(self, results_copy, table):
         assert "Known-plaintext SSIM" not in render_markdown(table, [])
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.kpa": {"ssim_mean": 1.0, "threat_model": "known_plaintext"}})
@@ -223,7 +235,7 @@ class TestTable1:
         (le,) = [r for r in with_kpa.rows if r.scheme == "le"]
         assert (le.attack, le.ssim.mean) == ("itn", 0.613), "the verdict rests on ciphertext-only attacks"
         assert le.known_plaintext[1] == "kpa" and le.known_plaintext[0].mean == 1.0
-        assert md_row(render_markdown(with_kpa, []), "| Scheme ").endswith("| Paper security | Known-plaintext SSIM |")
+        assert md_row(render_markdown(with_kpa, []), "| Scheme ").endswith("| Paper security | Paper's attacks only | Known-plaintext SSIM |")
 
     def test_ciphertexts_to_break_column_only_when_a_record_has_it(self, results_copy, table):
         assert "Ciphertexts to break" not in render_markdown(table, [])
@@ -231,8 +243,8 @@ class TestTable1:
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.itn.ciphertexts_to_break": 40})
         with_ctb = build_table1(load_results(results_copy))
         md = render_markdown(with_ctb, [])
-        assert md_row(md, "| Scheme ").endswith("| Paper security | Ciphertexts to break |")
-        assert md_row(md, "| le ").endswith("| ✗ | ✗ | 3 (fr) |")
+        assert md_row(md, "| Scheme ").endswith("| Paper security | Paper's attacks only | Ciphertexts to break |")
+        assert md_row(md, "| le ").endswith("| ✗ | ✗ | ✗ itn 0.613 | 3 (fr) |")
         assert "ciphertexts_to_break,ciphertexts_to_break_attack" in render_csv(with_ctb).splitlines()[0]
 
     def test_known_plaintext_pairs_to_break_stay_out_of_the_ciphertexts_column(self, results_copy):
@@ -270,13 +282,14 @@ class TestTable1:
     def test_attack_only_scheme_gets_a_row_without_accuracy(self, results_copy):
         shutil.rmtree(results_copy / "le-pyramidnet_shakedrop_cpu-sample-cpu-s0-9a8b7c6d")
         md = render_markdown(build_table1(load_results(results_copy)), [])
-        assert md_row(md, "| le ") == "| le | none | ShakeDrop | cpu | — | 0.9449 | — | 0.7548 | itn | 0.613 | ✗ | ✗ |"
+        assert md_row(md, "| le ") == ("| le | none | ShakeDrop | cpu | — | 0.9449 | — | 0.7548 | itn | 0.613 | ✗ | ✗ "
+                                       "| ✗ itn 0.613 |")
         assert "has no record on" not in md_row(md, "| le ")
 
     def test_empty_results_folder_shows_the_papers_rows_only(self, tmp_path):
         table = build_table1(load_results(tmp_path))
         assert len(table.rows) == 8 and not any(r.has_record for r in table.rows)
-        assert md_row(render_markdown(table, []), "| proposed ") == "| proposed |  | ViT-B_16 |  | 0.9664 | 0.8442 |  |  |  | ✓ |"
+        assert md_row(render_markdown(table, []), "| proposed ") == "| proposed |  | ViT-B_16 |  | 0.9664 | 0.8442 |  |  |  | ✓ |  |"
 
     def test_write_table1_writes_three_views(self, records, tmp_path):
         _, paths = write_table1(records, tmp_path)
