@@ -42,7 +42,8 @@ def render_page(records: RecordSet, table: Table1, fig4: Fig4, curves: Curves | 
                   "[curves.png](curves.png) · [curves.pdf](curves.pdf)", "",
                   "Mean SSIM on the runs' test ciphertexts when the key-recovery attack holds n images under the "
                   "victim's key (pooled: ciphertexts only; kpa: plain/cipher pairs); filled markers: the key was "
-                  "recovered exactly. Table I's \"Ciphertexts to break\" is the smallest n with mean SSIM >= 0.99. "
+                  "recovered exactly; SSIM is the best reading (as-is, negative or mirrored). Table I's \"Ciphertexts to "
+                  "break\" is the smallest n whose SSIM reaches 0.99 of the key holder's (0.99 on lossless ciphertexts). "
                   "From: " + ", ".join(f"{scheme}/{attack} {rid}" for (attack, scheme), rid in sorted(curves.sources.items()))
                   + "."]
     lines += ["", "## Security rule", "", rule_text(table.threshold) + ".", "", "## Notes", ""]
