@@ -49,7 +49,7 @@ from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from .curve import CURVE_ATTACKS
 from .errors import CheckpointError, InputError, PPBenchError
 from .keys import SECRET_BYTES
-from .metrics import psnr, ssim, summarize
+from .metrics import psnr, ssim, ssim_readings, summarize
 from .transforms import nchw_to_nhwc, resize_uint8
 
 log = logging.getLogger("ppbench.attack_eval")
@@ -149,10 +149,8 @@ def evaluate_attacks(
                                          encrypt_victim=encrypt_victim, profile=profile, device=device,
                                          break_ssim=break_ssim)
                      if attack_name in CURVE_ATTACKS else {})
-        values_ssim = ssim(restored, plain_test, preset=SSIM_PRESET)
+        values_ssim, inverted_ssim, mirrored_ssim = ssim_readings(restored, plain_test, preset=SSIM_PRESET)
         values_psnr = psnr(restored, plain_test)
-        inverted_ssim = ssim(255 - restored, plain_test, preset=SSIM_PRESET)
-        mirrored_ssim = ssim(restored.flip(-1), plain_test, preset=SSIM_PRESET)
         files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
                                    ssim_values=values_ssim, psnr_values=values_psnr, cipher_ssim=cipher_ssim,
                                    title=f"{attack_name} vs {name} ({image_size}px" + (f", M={block}" if block else "") + ")")

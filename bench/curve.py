@@ -178,7 +178,7 @@ def sweep_key_recovery(
     from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
     from ppbench.attacks.kpa import key_agreement, same_key
     from ppbench.attacks.pooled import global_readings
-    from ppbench.metrics import ssim
+    from ppbench.metrics import ssim_readings
 
     if max(ns) > attacker_plain.shape[0]:
         raise InputError(f"n up to {max(ns)} needs as many attacker images, got {attacker_plain.shape[0]}")
@@ -195,9 +195,9 @@ def sweep_key_recovery(
                           encrypt_victim=encrypt)
         attack.fit(view)
         restored = attack(eval_cipher)
-        scores = ssim(restored, eval_plain).numpy()
-        inverted = float(ssim(255 - restored, eval_plain).mean())
-        mirrored = float(ssim(restored.flip(-1), eval_plain).mean())
+        as_is, inverted, mirrored = ssim_readings(restored, eval_plain)
+        scores = as_is.numpy()
+        inverted, mirrored = float(inverted.mean()), float(mirrored.mean())
         recovery = attack.recovery
         exact = bool(same_key(attack.key_material, true_key))
         alternatives = recovery.alternatives if recovery is not None else []

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["SSIM_PRESETS", "psnr", "ssim", "ssim_config", "summarize", "to_uint8"]
+__all__ = ["SSIM_PRESETS", "psnr", "ssim", "ssim_config", "ssim_readings", "summarize", "to_uint8"]
 
 #: Exact settings of each SSIM preset; ``reference`` is the scikit-image call it reproduces.
 #: ``data_range`` is the default; ``ssim_config`` gives the settings with the range actually used.
@@ -110,6 +110,12 @@ def ssim(
         for start, stop in _chunks(x, chunk_size, _SSIM_CHUNK_ELEMENTS):
             out[start:stop] = _ssim_chunk(x[start:stop], y[start:stop], taps, c1, c2, cov_norm)
     return out
+
+
+def ssim_readings(restored: torch.Tensor, plain: torch.Tensor, *, preset: str = "skimage") -> tuple[torch.Tensor, ...]:
+    """Per-image SSIM of uint8 ``restored`` against ``plain`` read as it is, colour-inverted (255 - x) and
+    mirrored left-right: a restored negative or mirror image reveals the image as plainly as the image."""
+    return tuple(ssim(r, plain, preset=preset) for r in (restored, 255 - restored, restored.flip(-1)))
 
 
 def psnr(

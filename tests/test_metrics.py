@@ -258,3 +258,14 @@ def test_non_positive_or_non_finite_data_range_raises(real_images, bad):
     x = nchw(real_images)
     with pytest.raises(ValueError, match="data_range"):
         ssim(x, x, data_range=bad)
+
+
+def test_ssim_readings_score_a_negative_and_a_mirror_image_as_the_image_itself(real_images):
+    from ppbench.metrics import ssim_readings
+
+    x = torch.from_numpy(real_images[:4]).permute(0, 3, 1, 2).contiguous()  # NCHW uint8
+    as_is, inverted, mirrored = ssim_readings(255 - x, x)
+    assert torch.allclose(inverted, torch.ones(4, dtype=inverted.dtype)) and (as_is < 0.5).all()
+    as_is, inverted, mirrored = ssim_readings(x.flip(-1), x)
+    assert torch.allclose(mirrored, torch.ones(4, dtype=mirrored.dtype))
+    assert torch.equal(as_is, ssim(x.flip(-1), x))
