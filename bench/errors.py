@@ -25,3 +25,7 @@ class CheckpointError(PPBenchError):
 
 class OutputExistsError(PPBenchError):
     """An output that already exists and would be overwritten without ``--overwrite``."""
+
+
+class OutputError(PPBenchError):
+    """An output that cannot be written where asked (a folder where a file goes, no permission, the input itself)."""

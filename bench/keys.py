@@ -8,6 +8,14 @@ so two sub-keys never share randomness. Integers are drawn without bias by rejec
 same secret always gives the same key material.
 
 No API takes a small integer seed: experiments that must repeat store the key file.
+
+Key files (format version 2) are protected as a whole: ``checksum`` is the SHA-256 of the canonical JSON
+(sorted keys, no spaces) of every other field (format, version, scheme, params, key_id, secret), so an
+edited scheme or size, a deleted or added field, or a damaged secret is refused on load. Version-1 files
+(no checksum) are refused with the command that seals them as version 2 (``ppbench keygen --upgrade K``),
+since an edit to their scheme or sizes could not be detected. Like OpenSSH, a key file that group or
+others can access is refused on POSIX with the ``chmod 600`` fix (ppbench writes key files 0600).
+Creating a key file is exclusive: of several processes writing one path at once, exactly one succeeds.
 """
 
 from __future__ import annotations
@@ -16,17 +24,19 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, remove_stale
 from .errors import KeyFileError
 
 KEY_FORMAT = "ppbench-key"
-KEY_FORMAT_VERSION = 1
+KEY_FORMAT_VERSION = 2  # 2: adds the checksum; 1 is read only by `ppbench keygen --upgrade`
 SECRET_BYTES = 32
 _DOMAIN = b"ppbench/key-derivation/v1"
 
@@ -171,7 +181,7 @@ class SchemeKey:
 
     # -- files -------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": KEY_FORMAT,
             "format_version": KEY_FORMAT_VERSION,
             "scheme": self.scheme,
@@ -179,36 +189,128 @@ class SchemeKey:
             "key_id": self.key_id,
             "secret": self.secret.hex(),
         }
+        return {**body, "checksum": _checksum(body)}
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the key file atomically with mode 0600; refuse to replace one unless ``overwrite``."""
+        """Write the key file atomically with mode 0600; create it exclusively unless ``overwrite``."""
         path = Path(path)
-        if path.exists() and not overwrite:
+        if path.is_dir():
+            raise KeyFileError(f"key path {path} is a folder; name a file, e.g. {path / 'key.json'}")
+        if (path.exists() or path.is_symlink()) and not overwrite:
             raise KeyFileError(f"key file {path} already exists; choose another path or pass --overwrite")
-        atomic_write_json(path, self.to_json(), mode=0o600)
+        remove_stale(path)
+        try:
+            atomic_write_json(path, self.to_json(), mode=0o600, exclusive=not overwrite)
+        except FileExistsError:
+            raise KeyFileError(f"key file {path} was created by another process meanwhile; nothing was written: "
+                               "choose another path or pass --overwrite") from None
+        except OSError as exc:
+            raise KeyFileError(f"cannot write key file {path} ({exc.strerror or type(exc).__name__}); choose a "
+                               "folder you can write to") from None
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SchemeKey":
+        """Read a version-2 key file, refusing one that others can read, that was edited, or that is damaged."""
         path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise KeyFileError(f"key file {path} not found; make one with `ppbench keygen --scheme S --out {path}`") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise KeyFileError(f"key file {path} is not readable JSON ({type(exc).__name__}); regenerate it with `ppbench keygen`") from None
-        if not isinstance(raw, dict) or raw.get("format") != KEY_FORMAT:
-            raise KeyFileError(f"{path} is not a ppbench key file; make one with `ppbench keygen`")
+        raw = _read_key_json(path)
+        if raw.get("format_version") == 1:
+            hint = _v1_hint(raw)
+            raise KeyFileError(
+                f"key file {path} is in format version 1, which cannot detect an edited scheme or size{hint}; if it "
+                f"is the key you made, seal it as version 2 with `ppbench keygen --upgrade {shlex.quote(str(path))}`"
+            )
         if raw.get("format_version") != KEY_FORMAT_VERSION:
             raise KeyFileError(
                 f"key file {path} has format version {raw.get('format_version')!r}; this ppbench reads version "
                 f"{KEY_FORMAT_VERSION}: use the ppbench release that wrote it"
             )
+        missing = [f for f in ("scheme", "params", "key_id", "secret", "checksum") if f not in raw]
+        if missing:
+            raise KeyFileError(f"key file {path} lacks {', '.join(missing)}; it was edited or damaged: restore it from "
+                               "a backup (data encrypted with it needs the original) or make a new one with `ppbench keygen`")
+        body = {k: v for k, v in raw.items() if k != "checksum"}
+        if raw["checksum"] != _checksum(body):
+            raise KeyFileError(f"key file {path} was edited or damaged (its checksum does not match its contents); "
+                               "restore it from a backup (data encrypted with it needs the original) or make a new "
+                               "one with `ppbench keygen`")
+        return cls._from_fields(path, raw)
+
+    @classmethod
+    def _from_fields(cls, path: Path, raw: dict[str, Any]) -> "SchemeKey":
+        """The key a file's fields describe, its key_id checked against its secret."""
         try:
             secret = bytes.fromhex(raw["secret"])
-            key = cls(scheme=str(raw["scheme"]), params=dict(raw.get("params", {})), secret=secret)
+            params = raw.get("params", {})
+            if not isinstance(params, dict):
+                raise TypeError("params")
+            key = cls(scheme=str(raw["scheme"]), params=dict(params), secret=secret)
         except (KeyError, ValueError, TypeError, KeyFileError):
             raise KeyFileError(f"key file {path} is corrupt (bad secret or fields); regenerate it with `ppbench keygen`") from None
-        if raw.get("key_id") not in (None, key.key_id):
-            raise KeyFileError(f"key file {path} is corrupt (its key_id does not match its secret); regenerate it")
+        if raw.get("key_id") != key.key_id:
+            raise KeyFileError(f"key file {path} is corrupt (its key_id does not match its secret); restore it from a "
+                               "backup or regenerate it with `ppbench keygen`")
         return key
+
+    @classmethod
+    def upgrade(cls, path: str | os.PathLike) -> "SchemeKey":
+        """Rewrite a version-1 key file as version 2 in place (same secret, same key_id, mode 0600).
+
+        Version 1 has no checksum, so the scheme and sizes are sealed as they stand: the caller shows
+        them so the user can confirm they are the ones the key was made for.
+        """
+        path = Path(path)
+        raw = _read_key_json(path)
+        if raw.get("format_version") == KEY_FORMAT_VERSION:
+            raise KeyFileError(f"key file {path} is already in format version {KEY_FORMAT_VERSION}; nothing to upgrade")
+        if raw.get("format_version") != 1:
+            raise KeyFileError(f"key file {path} has format version {raw.get('format_version')!r}; only version 1 "
+                               "can be upgraded: use the ppbench release that wrote it")
+        if "key_id" not in raw:
+            raise KeyFileError(f"key file {path} lacks its key_id, so its secret cannot be checked; restore it from a "
+                               "backup or make a new one with `ppbench keygen`")
+        key = cls._from_fields(path, raw)
+        key.save(path, overwrite=True)
+        return key
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a key file's fields other than the checksum."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _check_private(path: Path, mode: int) -> None:
+    """Refuse a key file that group or others can access, as OpenSSH does (POSIX only)."""
+    if os.name == "posix" and mode & 0o077:
+        who = "readable" if mode & 0o044 else "writable"
+        raise KeyFileError(f"key file {path} is {who} by group or others (mode {stat.S_IMODE(mode):04o}); a secret "
+                           f"key must be private: run `chmod 600 {shlex.quote(str(path))}`")
+
+
+def _read_key_json(path: Path) -> dict[str, Any]:
+    """A key file's JSON object, after checking it exists, is a private file, and is a ppbench key file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} not found; make one with `ppbench keygen --scheme S --out {path}`") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path} ({exc.strerror or type(exc).__name__}); check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise KeyFileError(f"key file {path} is a folder; give the key file itself (made by `ppbench keygen`)")
+    _check_private(path, info.st_mode)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KeyFileError(f"key file {path} is not readable JSON ({type(exc).__name__}); regenerate it with `ppbench keygen`") from None
+    if not isinstance(raw, dict) or raw.get("format") != KEY_FORMAT:
+        raise KeyFileError(f"{path} is not a ppbench key file; make one with `ppbench keygen`")
+    return raw
+
+
+def _v1_hint(raw: dict[str, Any]) -> str:
+    """What a version-1 file claims to be for, so the user can check it before sealing it."""
+    try:
+        return f" (it says {_describe(str(raw['scheme']), _normalise_params(dict(raw.get('params', {}))))})"
+    except (KeyError, TypeError, ValueError):
+        return ""

@@ -49,12 +49,30 @@ class SchemeInfo:
 ImageSize = tuple[int, int]
 
 
+MAX_IMAGE_SIDE = 4096  # key tables grow with the image: 4096 x 4096 already needs a few GB
+
+
+def _whole(value: Any, what: str) -> int:
+    try:
+        if isinstance(value, bool) or int(value) != value:
+            raise ValueError(value)
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a whole number, got {value!r}; give e.g. --image-size 224 --block-size 16") from None
+
+
 def _image_size(value: int | tuple[int, int] | list[int]) -> ImageSize:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise InputError(f"image size must be one number or (height, width), got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+        return _whole(value[0], "image size"), _whole(value[1], "image size")
+    return _whole(value, "image size"), _whole(value, "image size")
+
+
+def _block_hint(h: int, w: int, default: int | None) -> int:
+    """A block size that divides both sides: the scheme's default if it does, else the largest one below it."""
+    g = math.gcd(h, w)
+    return max(d for d in range(1, min(g, default or g) + 1) if g % d == 0)
 
 
 def blocks_view(grid: np.ndarray, block_size: int) -> np.ndarray:
@@ -118,7 +136,7 @@ class Scheme:
 
     # -- what subclasses define ---------------------------------------------------------------------
     def subkeys(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Name -> (shape, dtype) of each key-material array (the spec's "Key material" table)."""
+        """Name -> (shape, dtype) of each key-material array (docs/schemes.md, "Key material")."""
         return {}
 
     def derive_key_material(self, key: SchemeKey) -> dict[str, np.ndarray]:
@@ -156,12 +174,18 @@ class Scheme:
         """Resolve defaults and refuse sizes the scheme cannot work on, naming the fix."""
         h, w = _image_size(image_size if image_size is not None else cls.info.default_image_size)
         m = (block_size if block_size is not None else cls.info.default_block_size) if cls.info.block_wise else None
-        if h < 1 or w < 1:
-            raise InputError(f"image size must be positive, got {h}x{w}")
-        if m is not None and (m < 1 or h % m or w % m):
+        if not (1 <= h <= MAX_IMAGE_SIDE and 1 <= w <= MAX_IMAGE_SIDE):
+            raise InputError(f"{cls.info.name}: image size {h}x{w} is out of range; give a size from 1 to "
+                             f"{MAX_IMAGE_SIDE} (e.g. --image-size {cls.info.default_image_size}, the paper's)")
+        m = _whole(m, "block size") if m is not None else None
+        if m is not None and m < 1:
+            raise InputError(f"{cls.info.name}: block size {m} must be at least 1; give one that divides the image size "
+                             f"{h}x{w} (e.g. --block-size {_block_hint(h, w, cls.info.default_block_size)})")
+        if m is not None and (h % m or w % m):
             raise InputError(
                 f"{cls.info.name}: image size {h}x{w} is not divisible by the block size {m}; "
-                f"resize the images (e.g. --resize {max(m, (h // m) * m)}) or pick a block size that divides {h} and {w}"
+                f"resize the images to a multiple of {m} (e.g. {max(m, (h // m) * m)}) or pick a block size that "
+                f"divides {h} and {w} (e.g. {_block_hint(h, w, m)})"
             )
         return (h, w), m
 
@@ -184,7 +208,7 @@ class Scheme:
 
     # -- public API ----------------------------------------------------------------------------------
     def key_material(self) -> dict[str, np.ndarray]:
-        """The key as the spec's named numpy arrays (copies)."""
+        """The key as named numpy arrays (copies; docs/schemes.md, "Key material")."""
         return {k: v.copy() for k, v in self._material.items()}
 
     def encrypt(self, x: torch.Tensor) -> torch.Tensor:
@@ -324,6 +348,10 @@ def create_scheme(
             "make one with generate_key(...) or `ppbench keygen`"
         )
     if key is not None:
+        try:  # a key made outside `ppbench keygen` may carry sizes no scheme can use
+            cls.check_geometry(key.params.get("image_size"), key.params.get("block_size"))
+        except InputError as exc:
+            raise KeyFileError(f"{source} holds unusable sizes ({exc}); make a new key with `ppbench keygen`") from None
         image_size = image_size if image_size is not None else key.params.get("image_size")
         block_size = block_size if block_size is not None else key.params.get("block_size")
     return cls(key=key, key_material=key_material, image_size=image_size, block_size=block_size, key_source=source)
