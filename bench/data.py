@@ -9,7 +9,11 @@ Data set names (``--dataset``):
   error says where to get the official tarball and where to put it; a tarball already in the cache folder
   is verified and extracted without touching the network.
 - ``npz:PATH``: arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (uint8 N x H x W x 3 images,
-  integer labels) and optionally ``classes``.
+  integer labels) and optionally ``classes``. Labels are class indices: with ``classes``, each is below
+  ``len(classes)``; without it, there are C = max label + 1 classes, and at least half of the indices
+  0..C-1 must be used by some image (train and test together). So labels 100..109 (10 of 110 indices)
+  are refused instead of being read as 110 classes, while a small sample that happens to miss a class
+  or two loads (with a warning naming them). Both splits need at least one image.
 - ``folder:PATH``: ``PATH/train/<class>/*.png`` and ``PATH/test/<class>/*.png`` (torchvision's ImageFolder
   layout); every image must have the same size.
 - ``sample``: the bundled real CIFAR-10 sample (``ppbench/sample/cifar10-sample.npz``, 2,000 / 500 images).
@@ -26,6 +30,7 @@ Test images are resized and encrypted the same way, never augmented.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import pickle
 import tarfile
@@ -45,6 +50,8 @@ __all__ = [
     "Dataset", "load_dataset", "data_root", "dataset_label", "check_dataset_name", "random_crop_flip",
     "BatchPipeline", "crop_padding_for", "SAMPLE_PATH", "TORCHVISION_SETS",
 ]
+
+log = logging.getLogger(__name__)
 
 SAMPLE_PATH = Path(__file__).resolve().parent / "sample" / "cifar10-sample.npz"
 TORCHVISION_SETS = ("cifar10", "cifar100")
@@ -101,7 +108,7 @@ def check_dataset_name(spec: str) -> str:
     close = difflib.get_close_matches(spec.lower(), BUILTIN_NAMES, n=2, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     shared = (" For the project's shared CIFAR-10 subset use npz:PATH, e.g. "
-              "npz:../shared/data/cifar10-subset.npz.") if spec.lower() == "shared" else ""
+              "npz:PATH/TO/cifar10-subset.npz.") if spec.lower() == "shared" else ""
     raise DataError(f"unknown data set {spec!r}.{hint}{shared} Available: {', '.join(BUILTIN_NAMES)}, "
                     f"npz:PATH (x_train/y_train/x_test/y_test, uint8 NHWC) or folder:PATH (train/ and test/ "
                     f"ImageFolder trees).")
@@ -199,8 +206,33 @@ def _check_labels(name: str, labels: np.ndarray, n: int, path: Path) -> np.ndarr
     return labels.astype(np.int64)
 
 
+def _classes(arrays: dict[str, np.ndarray], y_train: np.ndarray, y_test: np.ndarray, path: Path) -> list[str]:
+    """The class names; DataError for labels that are not indices 0..C-1 into them (see the module docstring)."""
+    top = int(max(y_train.max(initial=0), y_test.max(initial=0)))
+    if "classes" in arrays:
+        classes = [str(c) for c in np.atleast_1d(arrays["classes"])]
+        if top >= len(classes):
+            raise DataError(f"{path}: labels go up to {top} but 'classes' names only {len(classes)} classes (labels "
+                            f"must be 0..{len(classes) - 1}); renumber the labels or name every class in 'classes'")
+        return classes
+    used = np.union1d(y_train, y_test)
+    unused = np.setdiff1d(np.arange(top + 1), used)
+    shown = ", ".join(map(str, unused[:5])) + (", ..." if len(unused) > 5 else "")
+    if 2 * len(used) < top + 1:
+        raise DataError(f"{path}: labels {int(used.min())}..{top} are not class indices 0..C-1: only {len(used)} of "
+                        f"the {top + 1} indices 0..{top} are used ({len(unused)} have no image: {shown}); renumber the "
+                        f"labels to 0..{len(used) - 1}, or add a 'classes' array naming all {top + 1} classes")
+    if len(unused):
+        log.warning("%s: class index(es) %s have no image (labels without 'classes': %d classes assumed)", path,
+                    shown, top + 1)
+    return [str(i) for i in range(top + 1)]
+
+
 def _load_npz(path: Path, *, name: str) -> Dataset:
     """An .npz with x_train/y_train/x_test/y_test (uint8 NHWC) and optional classes."""
+    if path.is_dir():
+        raise DataError(f"data file {path} is a directory, not an .npz file; pass npz:FILE.npz, or folder:{path} "
+                        "for train/<class>/ and test/<class>/ image folders")
     if not path.is_file():
         raise DataError(f"data file {path} not found; pass npz:PATH with an existing .npz holding "
                         f"{', '.join(NPZ_ARRAYS)}")
@@ -218,12 +250,13 @@ def _load_npz(path: Path, *, name: str) -> Dataset:
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DataError(f"{path}: train images are {arrays['x_train'].shape[1:3]} but test images "
                         f"{arrays['x_test'].shape[1:3]}; both splits must have one size")
+    for split in ("train", "test"):
+        if not len(arrays[f"x_{split}"]):
+            raise DataError(f"{path}: x_{split} holds no images; a data set needs at least one training and one "
+                            "test image")
     y_train = _check_labels("y_train", arrays["y_train"], len(arrays["x_train"]), path)
     y_test = _check_labels("y_test", arrays["y_test"], len(arrays["x_test"]), path)
-    n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
-    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(n_classes)]
-    if len(classes) < n_classes:
-        raise DataError(f"{path}: labels go up to {n_classes - 1} but 'classes' names only {len(classes)} classes")
+    classes = _classes(arrays, y_train, y_test, path)
     return Dataset(name=name, source=str(path.resolve()), x_train=nhwc_to_nchw(arrays["x_train"]),
                    y_train=torch.from_numpy(y_train), x_test=nhwc_to_nchw(arrays["x_test"]),
                    y_test=torch.from_numpy(y_test), classes=classes)

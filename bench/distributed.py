@@ -230,7 +230,7 @@ def decorrelate_rng(seed: int, epoch: int) -> None:
     training continues from, so that their random masks are not copies of rank 0's."""
     if _CTX is None or _CTX.is_leader:
         return
-    from .runner import derive_seed
+    from .seeds import derive_seed
 
     torch.manual_seed(derive_seed(seed, f"train/rank{_CTX.rank}/epoch{epoch}"))
 

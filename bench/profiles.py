@@ -117,7 +117,7 @@ PAPER_VIT = Recipe(
            "fine-tuning as in jeonsworld/ViT-pytorch (10k steps, cosine, 500 warm-up steps, clip 1.0)",
 )
 # PyramidNet-110 (alpha 270) + ShakeDrop, the network of Table I's LE / EtC / ELE rows, trained as in Madono
-# et al.'s code (shared/spec/schemes_attacks.md, "Networks and training"): SGD lr 0.1, Nesterov momentum
+# et al.'s code (github.com/MADONOKOUKI/Block-wise-Scrambled-Image-Recognition): SGD lr 0.1, Nesterov momentum
 # 0.9, weight decay 5e-4, batch 512, 300 epochs, lr x 0.1 at epochs 150 and 225 (= 0.5 and 0.75 of training).
 PAPER_PYRAMIDNET = Recipe(
     optimizer="sgd", lr_plain=0.1, lr_encrypted=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,

@@ -11,7 +11,7 @@ out of one run folder; every file is written atomically.
 Library use::
 
     from ppbench.runner import resolve_config, run
-    record = run(resolve_config(scheme="proposed", profile="smoke", results="results"))
+    record = run(resolve_config(scheme="proposed", profile="smoke", results="runs"))
 """
 
 from __future__ import annotations
@@ -37,14 +37,16 @@ import torch
 from . import distributed
 from .data import BatchPipeline, Dataset, check_dataset_name, crop_padding_for, dataset_label, load_dataset
 from .environment import environment, resolve_device
+from .paths import make_folder, missing_folders
+from .seeds import derive_seed
 from .errors import CheckpointError, InputError, KeyFileError, PPBenchError
 from .keys import SchemeKey
 from .profiles import PAPER_TABLE_I, Profile, Recipe, get_profile
 from .records import RECORD_FILE, SCHEMA_VERSION, read_record, write_record
 from .registry import drop_none
 from .train import (
-    OPTIMIZERS, SCHEDULES, TrainSettings, TrainState, build_optimizer, build_scheduler, fit, load_checkpoint,
-    restore_checkpoint, save_checkpoint,
+    OPTIMIZERS, SCHEDULES, DivergedError, TrainSettings, TrainState, build_optimizer, build_scheduler, fit,
+    load_checked, load_checkpoint, restore_checkpoint, save_checkpoint,
 )
 
 __all__ = ["RunConfig", "resolve_config", "run", "run_id", "run_dir_for", "RunLockedError", "DEFAULT_PROFILE",
@@ -110,7 +112,7 @@ class RunConfig:
     n_attack_images: int = 100
     jpeg_quality: int | None = None
     device: str = "cpu"
-    results: str = "results"
+    results: str = "runs"
     data_root: str | None = None
     download: bool = True
     force: bool = False
@@ -146,9 +148,47 @@ _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 _ALIASES = {"attack": "attacks", "no_plain_augment": None, "no_download": None, "no_progress": None}
 
 
-def derive_seed(seed: int, label: str) -> int:
-    """An independent 63-bit seed for one use (``init``, ``order``, ``augment``, ``train``) of the run's seed."""
-    return int.from_bytes(hashlib.sha256(f"ppbench/{seed}/{label}".encode()).digest()[:8], "little") >> 1
+_INT = ("seed", "image_size", "block_size", "n_train", "n_test", "batch_size", "eval_batch_size", "epochs", "steps",
+        "warmup_steps", "n_attack_images", "jpeg_quality")
+_FLOAT = ("lr", "momentum", "beta2", "weight_decay", "warmup_fraction", "gamma", "grad_clip", "label_smoothing")
+_BOOL = ("nesterov", "plain_augment", "pretrained", "from_scratch", "amp", "channels_last", "download", "force",
+         "resume", "progress")
+_PATH = ("key", "weights", "results", "data_root")
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+               tuple: "a list", dict: "a table"}
+
+
+def _type_error(name: str, value: Any, expected: str, example: str) -> InputError:
+    got = _TYPE_NAMES.get(type(value), f"a {type(value).__name__}")
+    return InputError(f"option {name} = {value!r} must be {expected}, got {got}; for example {name} = {example}")
+
+
+def _check_types(o: dict[str, Any]) -> None:
+    """Refuse an option value of the wrong type (a sweep's ``epochs = "three"``, ``--set seed=abc``), naming
+    the option, the value and the type it needs, before any value is converted."""
+    for name, value in o.items():
+        if name in _INT and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _type_error(name, value, "an integer", "3")
+        if name in _FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _type_error(name, value, "a number", "0.01")
+            if not math.isfinite(value):
+                raise InputError(f"option {name} = {value!r} must be a finite number; for example {name} = 0.01")
+        if name in _BOOL and not isinstance(value, bool):
+            raise _type_error(name, value, "true or false", "true")
+        if name in _PATH and not isinstance(value, (str, os.PathLike)):
+            raise _type_error(name, value, "a path (a string)", '"path/to/file"')
+        if name == "milestones" and (not isinstance(value, (list, tuple)) or any(
+                isinstance(m, bool) or not isinstance(m, (int, float)) for m in value)):
+            raise _type_error(name, value, "a list of fractions", "[0.5, 0.75]")
+        if name == "attacks" and not (isinstance(value, str) or (
+                isinstance(value, (list, tuple)) and all(isinstance(a, str) for a in value))):
+            raise _type_error(name, value, "a list of attack names", '["fr", "itn"]')
+        if name == "device" and not isinstance(value, (str, torch.device)):
+            raise _type_error(name, value, "a device name", '"cpu"')
+        if name in ("scheme", "network", "dataset", "profile", "optimizer", "schedule", "adapter",
+                    "attacker_data") and not isinstance(value, str):
+            raise _type_error(name, value, "a name (a string)", '"sample"' if name == "dataset" else '"..."')
 
 
 def run_id(config: RunConfig) -> str:
@@ -197,14 +237,55 @@ def _check_positive(o: dict[str, Any]) -> None:
 
 
 def _check_geometry(scheme: str, network: str, image_size: int, block_size: int) -> None:
-    """Refuse sizes the scheme or a patch-based network cannot use, before any data is loaded."""
+    """Refuse sizes the scheme or a patch-based network cannot use, before any data is loaded.
+
+    The hint names ``run``'s own flags and only sizes that pass every check (the nearest multiples of the
+    block size, the divisors of the image size closest to the block size).
+    """
     from .schemes import SCHEMES
 
     cls = SCHEMES.get(scheme)
-    cls.check_geometry(image_size, block_size)  # InputError naming the fix
-    if network.startswith("vit") and image_size % block_size:
-        raise InputError(f"image size {image_size} is not divisible by the block (patch) size {block_size}; "
-                         f"pick --image-size a multiple of {block_size} or another --block-size")
+    vit = network.startswith("vit")
+    if (cls.info.block_wise or vit) and image_size % block_size:
+        patch = " (= the ViT's patch size)" if vit else ""
+        raise InputError(f"{cls.info.name}: image size {image_size} is not divisible by the block size {block_size}"
+                         f"{patch}; use {_geometry_hint(cls, image_size, block_size)}")
+    try:
+        cls.check_geometry(image_size, block_size)
+    except InputError as exc:
+        raise InputError(f"{exc} (e.g. {_geometry_hint(cls, image_size, block_size)})") from None
+
+
+def _or(values: list[Any]) -> str:
+    """``2``, ``2 or 6``, ``2, 6 or 10``."""
+    text = [str(v) for v in values]
+    return text[0] if len(text) == 1 else f"{', '.join(text[:-1])} or {text[-1]}"
+
+
+def _geometry_ok(cls: Any, image_size: int, block_size: int) -> bool:
+    if image_size % block_size:
+        return False
+    try:
+        cls.check_geometry(image_size, block_size)
+    except InputError:
+        return False
+    return True
+
+
+def _geometry_hint(cls: Any, image_size: int, block_size: int) -> str:
+    """``--image-size A or B, or --block-size C, D or E``: only values that pass the checks."""
+    multiples = sorted({k * block_size for k in (image_size // block_size, -(-image_size // block_size)) if k >= 1})
+    sizes = [n for n in multiples if _geometry_ok(cls, n, block_size)]
+    divisors = [b for b in range(2, image_size + 1) if _geometry_ok(cls, image_size, b)]
+    blocks = sorted(sorted(divisors, key=lambda b: (abs(b - block_size), b))[:3])
+    options = []
+    if sizes:
+        options.append(f"--image-size {_or(sizes)}")
+    if blocks:
+        options.append(f"--block-size {_or(blocks)}")
+    if not options:
+        return "another --image-size and --block-size"
+    return ", or ".join(options)
 
 
 def _key_id(path: str | None, scheme: str, image_size: int, block_size: int | None) -> str | None:
@@ -253,6 +334,7 @@ def resolve_config(**overrides: Any) -> RunConfig:
     unknown = sorted(set(o) - _FIELDS)
     if unknown:
         raise InputError(f"unknown run option(s) {', '.join(unknown)}; see `ppbench run --help`")
+    _check_types(o)
     if "scheme" not in o:
         raise InputError("a scheme is required (--scheme NAME); see `ppbench list schemes`")
     _check_positive(o)
@@ -308,7 +390,7 @@ def resolve_config(**overrides: Any) -> RunConfig:
         key=str(o["key"]) if o.get("key") else None, attacks=_attack_names(o.get("attacks")),
         attacker_data=attacker_data, n_attack_images=int(o.get("n_attack_images", profile.n_attack_images)),
         jpeg_quality=None if jpeg_quality is None else int(jpeg_quality), device=str(resolve_device(o.get("device"))),
-        results=str(o.get("results", "results")), data_root=o.get("data_root"),
+        results=str(o.get("results", "runs")), data_root=o.get("data_root"),
         download=bool(o.get("download", True)), force=bool(o.get("force", False)),
         resume=bool(o.get("resume", False)), progress=o.get("progress"),
     )
@@ -418,8 +500,8 @@ def _run_leader(config: RunConfig) -> dict[str, Any]:
     if config.resume and not ((run_dir / CHECKPOINT_FILE).is_file() or (run_dir / RECORD_FILE).is_file()):
         raise CheckpointError(f"--resume: nothing to resume in {run_dir} (no checkpoint or record); drop --resume "
                               "to start the run")
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = missing_folders(run_dir)  # the run folder and any results folders above it this run makes
+    make_folder(run_dir, "--results")
     failed_empty = False
     try:
         with run_lock(run_dir):  # RunLockedError: another process owns the folder; leave it alone
@@ -432,7 +514,7 @@ def _run_leader(config: RunConfig) -> dict[str, Any]:
                         raise
             except PPBenchError:
                 # a new run that failed on bad input before producing anything leaves no folder behind
-                failed_empty = created and not any((run_dir / n).exists() for n in (CHECKPOINT_FILE, RECORD_FILE))
+                failed_empty = bool(created) and not any((run_dir / n).exists() for n in (CHECKPOINT_FILE, RECORD_FILE))
                 if failed_empty:
                     for path in run_dir.iterdir():
                         if path.name != LOCK_FILE and path.is_file():
@@ -440,8 +522,11 @@ def _run_leader(config: RunConfig) -> dict[str, Any]:
                 raise
     finally:
         if failed_empty:
-            with contextlib.suppress(OSError):  # not empty: another process has started in it
-                run_dir.rmdir()
+            for folder in created:  # innermost first; one that is not empty is in use by another run: stop
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def _now() -> str:
@@ -547,6 +632,13 @@ class _Run:
             if known:
                 raise CheckpointError(f"{path} is missing but the run's record names key {known}; restore the key "
                                       "file or rerun with --force (a new key)")
+            checkpoint = self.run_dir / CHECKPOINT_FILE
+            if checkpoint.exists():  # never train on under a fresh key from a checkpoint made under the old one
+                payload = load_checked(checkpoint, f"delete {checkpoint} to restart this run, or rerun with --force")
+                made_under = payload.get("key_id") if isinstance(payload, dict) else None
+                raise CheckpointError(f"{path} is missing but {checkpoint} was trained under key {made_under}; "
+                                      f"restore that key file, or delete {checkpoint} (or rerun with --force) to "
+                                      "start over with a fresh key")
             key = generate_key(c.scheme, image_size=c.image_size, block_size=block)
             key.save(path)
             log.info("generated a fresh key %s -> %s (mode 0600)", key.key_id, path)
@@ -618,7 +710,8 @@ class _Run:
 
         def on_epoch_end(st: TrainState) -> None:
             save_checkpoint(self.run_dir / CHECKPOINT_FILE, config_hash=c.config_hash, model=model,
-                            optimizer=optimizer, scheduler=scheduler, state=st, generators=generators)
+                            optimizer=optimizer, scheduler=scheduler, state=st, generators=generators,
+                            key_id=scheme.key_id)
             self.record["metrics"]["history"] = list(st.history)
             self._write()
 
@@ -626,7 +719,7 @@ class _Run:
         # global RNG state is left as it was
         with torch.random.fork_rng(devices=self._cuda_devices()):
             torch.manual_seed(derive_seed(c.seed, "train"))
-            state = self._restore(model, optimizer, scheduler, generators)  # CheckpointError before any write
+            state = self._restore(model, optimizer, scheduler, generators, scheme.key_id)  # CheckpointError before any write
             distributed.announce({"train": True})  # DDP: the key and checkpoint are in place; ranks > 0 start
             trained = distributed.wrap_model(model)  # DDP wrapper (a collective), or the model; checkpoints hold the bare model
             distributed.decorrelate_rng(c.seed, state.epoch)
@@ -635,9 +728,14 @@ class _Run:
             self._write()
             if state.epoch:
                 log.info("resuming %s after epoch %d (step %d)", self.rid, state.epoch, state.step)
-            state = fit(trained, pipeline, optimizer, scheduler, settings, state,
-                        on_epoch_end=on_epoch_end if self.leader else None,
-                        progress=c.progress if self.leader else False)
+            try:
+                state = fit(trained, pipeline, optimizer, scheduler, settings, state,
+                            on_epoch_end=on_epoch_end if self.leader else None,
+                            progress=c.progress if self.leader else False)
+            except DivergedError as exc:  # the last good epoch's checkpoint stays; the record says why it stopped
+                if self.leader:
+                    self._fail(exc)
+                raise
         if not self.leader:
             return {}
         history = state.history
@@ -652,11 +750,11 @@ class _Run:
         device = self._device()
         return [device.index or 0] if device.type == "cuda" else []
 
-    def _restore(self, model, optimizer, scheduler, generators) -> TrainState:
+    def _restore(self, model, optimizer, scheduler, generators, key_id: str | None) -> TrainState:
         path = self.run_dir / CHECKPOINT_FILE
         if not path.exists():
             return TrainState()
-        payload = load_checkpoint(path, self.config.config_hash)
+        payload = load_checkpoint(path, self.config.config_hash, key_id)
         return restore_checkpoint(payload, model=model, optimizer=optimizer, scheduler=scheduler,
                                   generators=generators, path=path)
 
@@ -698,11 +796,12 @@ class _Run:
                      pipeline: BatchPipeline | None = None) -> dict[str, Any]:
         c = self.config
         existing = existing or {}
-        self.previous_duration = float(existing.get("duration_s") or 0.0) if existing.get("status") == "running" else 0.0
+        resumed = existing.get("status") in ("running", "failed")  # a failed run resumes from its last good epoch
+        self.previous_duration = float(existing.get("duration_s") or 0.0) if resumed else 0.0
         family = _family(c.network) if c.trains else None
         derived = _derived(c, self.rid, settings, pipeline)
         metrics: dict[str, Any] = {"history": []} if c.trains else {}
-        if existing.get("metrics", {}).get("attacks") and existing.get("status") == "running":
+        if existing.get("metrics", {}).get("attacks") and resumed:
             metrics["attacks"] = existing["metrics"]["attacks"]
             metrics["baselines"] = existing["metrics"].get("baselines", {})
         return {
@@ -734,6 +833,13 @@ class _Run:
             return
         self.record["duration_s"] = self.previous_duration + (time.perf_counter() - self.session_start)
         write_record(self.run_dir, self.record)
+
+    def _fail(self, exc: PPBenchError) -> None:
+        """Record that training stopped for good: status "failed", the error, when (never "complete")."""
+        self.record["status"] = "failed"
+        self.record["error"] = str(exc)
+        self.record["finished_at"] = _now()
+        self._write()  # the caller logs the error into run.log as it re-raises it
 
     def _finish(self, record: dict[str, Any]) -> dict[str, Any]:
         record["status"] = "complete"

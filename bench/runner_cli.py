@@ -16,7 +16,7 @@ examples:
   ppbench run --scheme proposed                          # cpu profile: vit_cpu on the bundled sample
   ppbench run --scheme plain --seed 1 --epochs 5         # any profile value can be overridden
   ppbench run --scheme le --profile smoke                # seconds; LE's adaptation network is added
-  ppbench run --scheme proposed --dataset npz:../shared/data/cifar10-subset.npz --n-train 4000
+  ppbench run --scheme proposed --dataset npz:PATH/TO/data.npz --n-train 4000   # your own uint8 NHWC arrays
   ppbench run --scheme proposed --profile paper --pretrained            # GPU: ViT-B/16, 224, block 16
   ppbench run --scheme etc --profile paper --dataset cifar100           # ShakeDrop, 32, block 4
   ppbench run --scheme proposed --attack all --attacker-data disjoint   # train, then every attack
@@ -92,7 +92,7 @@ def _add_attacks(p: argparse.ArgumentParser) -> None:
 
 def _add_execution(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("execution (does not change results)")
-    g.add_argument("--results", type=Path, help="results folder (default ./results)")
+    g.add_argument("--results", type=Path, help="results folder (default ./runs, git-ignored)")
     g.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
     g.add_argument("--data-root", type=Path, help="cache folder of downloaded data sets (default $PPBENCH_DATA or "
                                                  "~/.cache/ppbench/data)")
@@ -122,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     accuracy = record.get("metrics", {}).get("accuracy")
     acc = f"accuracy {accuracy:.4f}" if accuracy is not None else "no classifier"
     attacks = record.get("metrics", {}).get("attacks") or {}
-    extra = "".join(f", {name} SSIM {e.get('ssim_mean', float('nan')):.3f}" for name, e in attacks.items())
+    extra = "".join(f", {name} n/a" if e.get("status") == "not_applicable" else
+                    f", {name} SSIM {e.get('ssim_mean', float('nan')):.3f}" for name, e in attacks.items())
     print(f"{record['run_id']}: {acc}{extra} ({record['status']}, {record['duration_s']:.0f} s) -> "
           f"{run_dir_for(config) / 'result.json'}", file=sys.stdout)
     return 0

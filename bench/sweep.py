@@ -167,6 +167,9 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: Path | None = None, over
     meta = data.get("sweep", {})
     if not isinstance(meta, Mapping) or set(meta) - SWEEP_KEYS:
         raise InputError(f"{where}: [sweep] takes only {', '.join(sorted(SWEEP_KEYS))}")
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            raise InputError(f"{where}: [sweep] {key} = {value!r} must be a string, e.g. {key} = \"table1-cpu\"")
     name = str(meta.get("name") or (source.stem if source else "sweep"))
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise InputError(f"{where}: sweep name {name!r} may hold only letters, digits, '.', '_' and '-'")
@@ -200,7 +203,7 @@ def sweep_from_dict(data: Mapping[str, Any], *, source: Path | None = None, over
         raise InputError(f"{where}: no scheme: set scheme in [fixed] or [grid] (e.g. scheme = [\"proposed\", \"le\"])")
     return SweepSpec(
         name=name, source=source, fixed=fixed, grid=grid, schemes=schemes, include=include, slurm=slurm,
-        results=Path(results or meta.get("results") or Path("results") / name),
+        results=Path(results or meta.get("results") or Path("runs") / name),
         report=Path(report or meta.get("report") or Path("report") / name),
         description=str(meta.get("description", "")),
     )
@@ -239,7 +242,7 @@ class PlannedRun:
 
     config: Any  # ppbench.runner.RunConfig
     options: dict[str, Any]
-    state: str  # "new", "incomplete", "missing attacks", "complete", "unreadable"
+    state: str  # "new", "incomplete", "failed", "missing attacks", "complete", "unreadable"
     detail: str = ""
 
     @property
@@ -256,7 +259,7 @@ class PlannedRun:
 
     @property
     def pending(self) -> bool:
-        return self.state in ("new", "incomplete", "missing attacks")
+        return self.state in ("new", "incomplete", "failed", "missing attacks")
 
 
 @dataclass
@@ -322,6 +325,8 @@ def _state(config: Any) -> tuple[str, str]:
         record = read_record(path)
     except CheckpointError as exc:
         return "unreadable", str(exc)
+    if record.get("status") == "failed":  # pending: runs again (and fails the same way unless something changed)
+        return "failed", str(record.get("error") or "")
     if record.get("status") != "complete":
         epochs = len(record.get("metrics", {}).get("history") or [])
         return "incomplete", f"{epochs} epoch(s) done"
@@ -477,6 +482,8 @@ class Resources:
         unknown = sorted(set(table) - known)
         if unknown:
             raise InputError(f"[slurm]: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for key, value in table.items():  # the file's values; the flags are typed by argparse
+            _check_resource(key, value)
         values = {**table, **{k: v for k, v in flags.items() if v is not None and v != ()}}
         if "time" in values:
             values["time"] = parse_minutes(values["time"])
@@ -485,6 +492,22 @@ class Resources:
         if int(values.get("gpus", 0) or 0) < 0:
             raise InputError("--gpus must be 0 or more")
         return cls(**values)
+
+
+_RESOURCE_TYPES = {"gpus": (int, "an integer", "1"), "cpus": (int, "an integer", "8"),
+                   "mem": ((int, float), "a number of GB", "64"), "time": ((int, str), "minutes or \"h:mm\"", "720")}
+
+
+def _check_resource(key: str, value: Any) -> None:
+    """InputError naming the [slurm] key, its value and the type it needs."""
+    kind, expected, example = _RESOURCE_TYPES.get(key, (str, "a string", '"gpu"'))
+    if key == "setup":
+        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        expected, example = "a shell line or a list of them", '["module load cuda"]'
+    else:
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+    if not ok:
+        raise InputError(f"[slurm] {key} = {value!r} must be {expected}; for example {key} = {example}")
 
 
 def parse_minutes(value: Any) -> int:
@@ -628,7 +651,7 @@ def launch(plan: SweepPlan, kind: str = "local", resources: Resources | None = N
         try:
             summary = job.result()
         except (submitit.core.utils.UncompletedJobError, submitit.core.utils.FailedJobError) as exc:
-            summary = {"run_id": planned.run_id, "status": "failed", "error": _last_line(exc)}
+            summary = {"run_id": planned.run_id, "status": "failed", "error": _job_error(exc, job)}
         except Exception as exc:  # noqa: BLE001 - the debug executor re-raises the run's own exception
             summary = {"run_id": planned.run_id, "status": "failed",
                        "error": f"{exc.__class__.__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -675,9 +698,42 @@ def launch(plan: SweepPlan, kind: str = "local", resources: Resources | None = N
     return summaries
 
 
-def _last_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else exc.__class__.__name__
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _job_error(exc: BaseException, job: Any = None) -> str:
+    """One line for a job that failed or never finished: the exception's last line and where its log is.
+
+    submitit's FailedJobError holds the job's traceback between two dashed rules followed by the log
+    paths; an UncompletedJobError (killed, timed out) holds the job's state and the end of its stderr.
+    """
+    text = str(exc)
+    parts = re.split(r"^-{10,}$", text, flags=re.MULTILINE)
+    if isinstance(exc, _submitit_errors()[1]) and len(parts) >= 3:
+        error = _last_line(parts[1]) or "the job failed"
+    else:
+        state = re.search(r"\(state: ([^)]*)\)", text)
+        tail = _last_line(parts[-1]) if len(parts) >= 2 else ""
+        error = f"the job stopped without a result (state {state.group(1) if state else 'unknown'})"
+        if tail:
+            error += f"; its log ends: {tail}"
+    log_path = _job_log(job)
+    return f"{error} (log: {log_path})" if log_path else error
+
+
+def _submitit_errors() -> tuple[type, type]:
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    return UncompletedJobError, FailedJobError
+
+
+def _job_log(job: Any) -> str:
+    try:
+        return str(job.paths.stderr).replace("%t", "0")
+    except Exception:  # noqa: BLE001 - a job without paths (debug executor)
+        return ""
 
 
 def render_report(results: Path, out: Path, *, echo: Any = print) -> int:

@@ -15,7 +15,7 @@ examples:
   ppbench sweep sweeps/table1-cpu.toml                       # this machine, one run at a time, then the report
   ppbench sweep sweeps/table1-cpu.toml --max-parallel 2 --cpus 1
   ppbench sweep sweeps/table1-cpu.toml --dry-run             # list the runs and which are already complete
-  ppbench sweep sweeps/table1-cpu.toml --set 'seed=[0,1]' --set epochs=2 --dataset npz:../shared/data/cifar10-subset.npz
+  ppbench sweep sweeps/table1-cpu.toml --set 'seed=[0,1]' --set epochs=2 --dataset npz:PATH/TO/data.npz
   ppbench sweep sweeps/table1-paper.toml --executor slurm --partition gpu --gpus 1 --cpus 16 --time 24:00:00 --mem 64
   ppbench sweep sweeps/table1-paper.toml --executor slurm --partition gpu --dry-run   # print the sbatch script
   ppbench sweep sweeps/table1-paper.toml --executor slurm --gpus 4 --no-wait         # DDP over 4 GPUs per run
@@ -31,7 +31,8 @@ their checkpoints; preempted or timed-out slurm jobs are requeued and resume the
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, print it, launch what is missing, then render the report."""
-    from .errors import InputError
+    from .errors import InputError, PPBenchError
+    from .paths import check_folder_path, make_folder
     from .sweep import Resources, launch, load_sweep, parse_assignment, plan_sweep, render_report, slurm_script
 
     overrides = dict(parse_assignment(text) for text in args.set or [])
@@ -41,6 +42,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise InputError("--max-parallel must be at least 1")
     spec = load_sweep(args.config, overrides, results=args.results, report=args.report_dir)
+    check_folder_path(spec.results, "--results")  # before any run: not after an hour of training
+    if not args.no_report:
+        check_folder_path(spec.report, "--report-dir")
     resources = Resources.from_table(
         spec.slurm, partition=args.partition, gpus=args.gpus, cpus=args.cpus, time=args.time, mem=args.mem,
         account=args.account, qos=args.qos, constraint=args.constraint, setup=tuple(args.setup or ()),
@@ -57,6 +61,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             print(f"dry run: {pending} run(s) would be launched with the {args.executor} executor; nothing ran")
         return 0
+    if plan.pending:
+        make_folder(spec.results, "--results")
+        make_folder(folder, "--logs")
     summaries = launch(plan, args.executor, resources, max_parallel=args.max_parallel, folder=folder,
                        wait=not args.no_wait)
     failed = [s for s in summaries if s.get("status") != "complete"]
@@ -69,7 +76,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"  {s.get('run_id')}: {s.get('error', s.get('status'))}", file=sys.stderr)
     if not args.no_report:
         print(f"\nreport over {spec.results}:")
-        render_report(spec.results, spec.report)
+        try:
+            render_report(spec.results, spec.report)
+        except PPBenchError as exc:  # e.g. every run failed: no record to report; the failures are listed above
+            print(f"ppbench: error: report: {exc}", file=sys.stderr)
+            return 1 if failed else 2
     return 1 if failed else 0
 
 
@@ -90,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override an option in every run (a TOML value; a list makes it a grid axis)")
     g.add_argument("--dataset", help="shorthand for --set dataset=SPEC (e.g. npz:PATH, sample)")
     g.add_argument("--device", help="shorthand for --set device=DEVICE (default: auto on each node)")
-    g.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: the file's, or results/NAME)")
+    g.add_argument("--results", type=Path, metavar="DIR", help="results folder (default: the file's, or runs/NAME)")
     g.add_argument("--report-dir", type=Path, metavar="DIR", help="report folder (default: the file's, or report/NAME)")
     g.add_argument("--no-report", action="store_true", help="do not render the report at the end")
     g.add_argument("--force", action="store_true", help="rerun every run from scratch, complete or not")

@@ -6,6 +6,13 @@ learning-rate factor (:func:`lr_factor`), and evaluation on the (encrypted) test
 bf16 autocast is used only on CUDA and only when asked. Everything that decides the next epoch (model,
 optimiser, scheduler, the global and the data generators' RNG states, epoch, step, history) goes into
 the checkpoint, so that a resumed run on the CPU ends bit-identical to an uninterrupted one.
+
+A checkpoint file is ``torch.save``'s bytes followed by a one-line trailer holding their SHA-256
+(:func:`save_checked` / :func:`load_checked`): a bit flipped anywhere (tensor data included, which
+``torch.load`` alone would accept) refuses the file instead of resuming from garbage. It also names the
+run's config hash and key id, so a checkpoint is only resumed by the run, under the key, that wrote it.
+A loss or weight that stops being finite ends training with :class:`DivergedError` before the epoch's
+checkpoint is written.
 """
 
 from __future__ import annotations
@@ -22,21 +29,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .atomic import atomic_path
-from .errors import CheckpointError, InputError
-from .distributed import for_eval, sum_over_ranks, unwrap
+from .checked_file import load_checked, save_checked
+from .errors import CheckpointError, InputError, PPBenchError
+from .distributed import context as distributed_context, for_eval, sum_over_ranks, unwrap
 
 __all__ = [
     "TrainSettings", "TrainState", "build_optimizer", "lr_factor", "build_scheduler", "train_step",
-    "evaluate", "fit", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT",
+    "evaluate", "fit", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "DivergedError", "save_checked",
+    "load_checked",
 ]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "ppbench-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: SHA-256 trailer, key_id
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "multistep", "constant")
+
+
+class DivergedError(PPBenchError):
+    """Training produced a non-finite loss or weight: the run stops, and nothing of that state is saved."""
 
 
 @dataclass(frozen=True)
@@ -159,31 +171,79 @@ def _progress(total: int, desc: str, enabled: bool | None):
                 dynamic_ncols=True)
 
 
+def _diverged(s: TrainSettings, what: str, epoch: int, step: int) -> DivergedError:
+    """The one-line error of a run whose training stopped being finite, with the fixes that apply."""
+    fixes = [f"lower --lr (now {s.lr:g})"]
+    if not s.grad_clip:
+        fixes.append("clip gradients (--grad-clip 1.0)")
+    if s.amp:
+        fixes.append("turn off --amp")
+    return DivergedError(f"training diverged: {what} at epoch {epoch} step {step}; {', or '.join(fixes)}; "
+                         "no checkpoint of this state was written")
+
+
+def _check_losses(losses: list[torch.Tensor], s: TrainSettings, *, epoch: int, first_step: int) -> None:
+    """DivergedError naming the first step (1-based, counted over the whole run) whose loss is not finite."""
+    if not losses:
+        return
+    values = torch.stack(losses)
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        index = int(bad[0, 0])
+        raise _diverged(s, f"training loss became {float(values[index])}", epoch, first_step + index + 1)
+
+
+def _check_weights(model: nn.Module, s: TrainSettings, *, epoch: int, step: int) -> None:
+    """DivergedError if any weight is NaN or infinite (a finite loss can still leave non-finite weights)."""
+    tensors = {name: t for name, t in unwrap(model).state_dict().items() if t.is_floating_point()}
+    if not tensors:
+        return
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).cpu()  # one device sync
+    if not bool(finite.all()):
+        name = list(tensors)[int((~finite).nonzero()[0, 0])]
+        raise _diverged(s, f"weight {name} became non-finite", epoch, step)
+
+
 def train_epoch(model: nn.Module, pipeline: Any, optimizer: torch.optim.Optimizer, scheduler: Any,
-                s: TrainSettings, *, max_steps: int, desc: str, progress: bool | None) -> dict[str, float]:
-    """Train for up to ``max_steps`` steps of one epoch; loss, accuracy and speed of the epoch."""
+                s: TrainSettings, *, max_steps: int, desc: str, progress: bool | None, epoch: int = 1,
+                first_step: int = 0) -> dict[str, float]:
+    """Train for up to ``max_steps`` steps of one epoch; loss, accuracy and speed of the epoch.
+
+    A non-finite loss raises :class:`DivergedError`: checked whenever the running loss is read anyway
+    (progress refreshes; one process only, so that DDP ranks never disagree) and at the end of the epoch
+    over every rank (so all ranks stop together).
+    """
     start = time.perf_counter()
     loss_sum = correct = None
+    losses: list[torch.Tensor] = []
     images = steps = 0
     lr = optimizer.param_groups[0]["lr"]
     refresh = max(1, min(max_steps, pipeline.steps_per_epoch) // 25)
+    single = distributed_context() is None
     with _progress(min(max_steps, pipeline.steps_per_epoch), desc, progress) as bar:
         for x, y in pipeline.train_batches():
             if steps >= max_steps:
                 break
             lr = optimizer.param_groups[0]["lr"]
             l, c = train_step(model, x, y, optimizer, scheduler, s)
+            losses.append(l)
             loss_sum = l if loss_sum is None else loss_sum + l
             correct = c if correct is None else correct + c
             images += len(y)
             steps += 1
             bar.update(1)
             if steps % refresh == 0:
+                running_loss = float(loss_sum)
+                if single and not math.isfinite(running_loss):
+                    _check_losses(losses, s, epoch=epoch, first_step=first_step)
                 rate = images / max(1e-9, time.perf_counter() - start)
-                bar.set_postfix(loss=f"{float(loss_sum) / images:.3f}", acc=f"{int(correct) / images:.3f}",
+                bar.set_postfix(loss=f"{running_loss / images:.3f}", acc=f"{int(correct) / images:.3f}",
                                 img_s=f"{rate:.0f}")
     seconds = time.perf_counter() - start
     loss_total, correct_total, images = sum_over_ranks(loss_sum, correct, images)  # DDP: the global batch's
+    if not math.isfinite(loss_total):  # every rank sees the same sum, so every rank stops here
+        _check_losses(losses, s, epoch=epoch, first_step=first_step)
+        raise _diverged(s, f"training loss became {loss_total} (on another process)", epoch, first_step + steps)
     return {"steps": steps, "images": int(images), "lr": lr, "train_loss": loss_total / max(1, images),
             "train_accuracy": correct_total / max(1, images), "images_per_s": images / max(1e-9, seconds),
             "seconds": seconds}
@@ -192,11 +252,16 @@ def train_epoch(model: nn.Module, pipeline: Any, optimizer: torch.optim.Optimize
 def fit(model: nn.Module, pipeline: Any, optimizer: torch.optim.Optimizer, scheduler: Any, s: TrainSettings,
         state: TrainState, *, on_epoch_end: Callable[[TrainState], None] | None = None,
         progress: bool | None = None) -> TrainState:
-    """Train from ``state`` until ``s.epochs`` epochs or ``s.total_steps`` steps, evaluating every epoch."""
+    """Train from ``state`` until ``s.epochs`` epochs or ``s.total_steps`` steps, evaluating every epoch.
+
+    :class:`DivergedError` when the loss or a weight stops being finite; ``state`` and ``on_epoch_end``
+    (the checkpoint) then never see the diverged epoch.
+    """
     while state.epoch < s.epochs and state.step < s.total_steps:
         epoch = state.epoch + 1
         stats = train_epoch(model, pipeline, optimizer, scheduler, s, max_steps=s.total_steps - state.step,
-                            desc=f"epoch {epoch}/{s.epochs}", progress=progress)
+                            desc=f"epoch {epoch}/{s.epochs}", progress=progress, epoch=epoch, first_step=state.step)
+        _check_weights(model, s, epoch=epoch, step=state.step + stats["steps"])
         eval_start = time.perf_counter()
         accuracy = evaluate(for_eval(model), pipeline.test_batches(), s.amp)
         eval_seconds = time.perf_counter() - eval_start
@@ -235,25 +300,25 @@ def restore_rng_states(states: dict[str, Any], generators: dict[str, torch.Gener
 
 
 def save_checkpoint(path: Path, *, config_hash: str, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, state: TrainState, generators: dict[str, torch.Generator]) -> None:
-    """Write the checkpoint atomically (temp file, fsync, rename): a crash leaves the previous one."""
+                    scheduler: Any, state: TrainState, generators: dict[str, torch.Generator],
+                    key_id: str | None = None) -> None:
+    """Write the checkpoint atomically (temp file, fsync, rename) with its checksum, config hash and key id."""
     payload = {
         "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "config_hash": config_hash,
-        "epoch": state.epoch, "step": state.step, "history": state.history, "elapsed_s": state.elapsed_s,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "rng": rng_states(generators),
+        "key_id": key_id, "epoch": state.epoch, "step": state.step, "history": state.history,
+        "elapsed_s": state.elapsed_s, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "rng": rng_states(generators),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_checked(payload, path)
 
 
-def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:
-    """Read and check a checkpoint (``weights_only``: no code is unpickled); CheckpointError if unusable."""
+def load_checkpoint(path: Path, config_hash: str, key_id: str | None = None) -> dict[str, Any]:
+    """Read and check a checkpoint (checksum, format, config hash, key id); CheckpointError if unusable."""
     fix = f"delete {path} to restart this run from scratch, or rerun with --force"
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({exc.__class__.__name__}); {fix}") from None
+        payload = load_checked(path, fix)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} ({exc.strerror or exc}); {fix}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a ppbench checkpoint; {fix}")
     if payload.get("format_version") != CHECKPOINT_VERSION:
@@ -262,6 +327,10 @@ def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:
     if payload.get("config_hash") != config_hash:
         raise CheckpointError(f"checkpoint {path} belongs to another configuration (hash {payload.get('config_hash')!r}, "
                               f"this run {config_hash!r}); {fix}")
+    if payload.get("key_id") != key_id:
+        raise CheckpointError(f"checkpoint {path} was trained under key {payload.get('key_id')!r}, but this run's key "
+                              f"is {key_id!r}; restore the key file it was made with (key_id {payload.get('key_id')}), "
+                              f"or {fix}")
     return payload
 
 

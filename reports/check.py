@@ -37,9 +37,12 @@ network: an attack targets the encryption, not the classifier (Table I's rule to
 over records of each record's best reading of the attack (the largest of ``metrics.attacks.<attack>.
 ssim_mean``, ``ssim_mean_inverted`` and ``ssim_mean_mirrored``, the reading Table I's verdict uses: a
 restored negative or mirror image reveals the image as plainly); a bounded attack that no record ran is
-a failure ("no <attack> result"). Rows present in the records but not named are not checked (the
-report lists them). Exit status: 0 when every bound holds, 1 when any fails (each failure named with the
-amount it misses by), 2 for a bad THRESHOLDS file or results folder.
+a failure ("no <attack> result"), and so is one recorded only as not applicable to the scheme ("n/a":
+drop the bound). Rows present in the records but not named are not checked (the
+report lists them). A scheme, network or attack that no record names and that ppbench does not know
+either (a typo) is a bad THRESHOLDS file, answered with the close registered names, not a "no record"
+failure. Exit status: 0 when every bound holds, 1 when any fails (each failure named with the amount it
+misses by), 2 for a bad THRESHOLDS file or results folder.
 """
 
 from __future__ import annotations
@@ -235,7 +238,11 @@ def _ssim_findings(label: str, scheme: str, runs: list[Run], bounds: Bounds) -> 
             bound = f"{kind}.{attack}"
             values = [v for v in (best_reading(r.attacks[attack])[1] for r in runs if attack in r.attacks)
                       if not math.isnan(v)]
-            if not values:
+            na = [r.attacks[attack] for r in runs if r.attacks.get(attack, {}).get("status") == "not_applicable"]
+            if not values and na:  # recorded as having no method for the scheme: the bound cannot be checked
+                out.append(Finding(label, bound, False, f"FAIL {label}: {attack} is n/a for scheme {scheme} "
+                                   f"({na[0].get('reason')}); drop {bound} from the row"))
+            elif not values:
                 out.append(Finding(label, bound, False,
                                    f"FAIL {label}: no {attack} result for scheme {scheme} (needed for {bound} {limit:.4f})"))
             else:
@@ -273,6 +280,44 @@ def check_records(records: RecordSet, thresholds: Thresholds) -> list[Finding]:
     return findings
 
 
+def _registry(kind: str) -> Any:
+    """ppbench's registry of schemes, networks or attacks (imported only when a name needs checking: torch)."""
+    if kind == "scheme":
+        from ppbench.schemes import SCHEMES
+
+        return SCHEMES
+    if kind == "network":
+        from ppbench.networks import NETWORKS
+
+        return NETWORKS
+    import ppbench.attacks  # noqa: F401 - registers every attack
+    from ppbench.attacks.base import ATTACKS
+
+    return ATTACKS
+
+
+def check_names(records: RecordSet, thresholds: Thresholds) -> None:
+    """ThresholdsError for a scheme, network or attack that neither the records nor ppbench know (a typo),
+    with the close registered names; a known name without records stays a "no record" failure."""
+    seen = {"scheme": {r.scheme for r in records.runs}, "network": {r.network for r in records.runs},
+            "attack": {a for r in records.runs for a in r.attacks}}
+    named = [("attack", attack, "[defaults]") for attack in (*thresholds.defaults.min_ssim, *thresholds.defaults.max_ssim)]
+    for row, bounds in thresholds.rows.items():
+        where = f'[rows."{row}"]'
+        scheme, network = row.split("/", 1)
+        named.append(("scheme", scheme, where))
+        if network not in ("*", NO_NETWORK):
+            named.append(("network", network, where))
+        named += [("attack", attack, where) for attack in (*bounds.min_ssim, *bounds.max_ssim)]
+    for kind, name, where in named:
+        if name in seen[kind]:
+            continue
+        registry = _registry(kind)
+        if name not in registry:
+            raise ThresholdsError(f"{thresholds.source}: {where} names {registry.unknown_message(name)} Fix the "
+                                  f"name (`ppbench list {kind}s`)")
+
+
 def _warnings(records: RecordSet, thresholds: Thresholds) -> list[str]:
     out = []
     for row in thresholds.rows:
@@ -302,6 +347,7 @@ def run_check(results: str | Path, thresholds_path: str | Path, *, profile: str 
         if value is not None:
             meta[key] = value
     records = load_results(results, profile=meta.get("profile"), dataset=meta.get("dataset"))
+    check_names(records, thresholds)
     findings = check_records(records, thresholds)
     where = ", ".join(f"{k} {v}" for k, v in meta.items())
     lines = [f"check {thresholds.source}: {len(records.runs)} complete record(s) in {records.folder}"

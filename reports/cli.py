@@ -9,10 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ppbench.errors import PPBenchError
+from ppbench.paths import make_folder
+
 from .security import DEFAULT_SSIM_THRESHOLD
 
+
+class ReportError(PPBenchError):
+    """A report that cannot be made: no records to show, or an output folder that cannot be written."""
+
 EXAMPLES = """\
-  ppbench report                                   # reads ./results, writes ./report
+  ppbench report                                   # reads ./runs (your runs), writes ./report
+  ppbench report --results results/reference-cpu --out ref-report/   # the committed reference study
   ppbench report --results runs/ --out paper-report/ --ssim-threshold 0.25 --fig4-index 3
   ppbench report --profile cpu --dataset sample    # only the records of one profile and data set
   ppbench report --results runs/ --check ci/thresholds.toml   # the CI gate: exit 1 when a bound fails
@@ -29,8 +37,38 @@ THRESHOLDS (TOML; every rule in the docstring of ppbench/reports/check.py):
   min_ssim.itn = 0.40"""
 
 
+def _check_results(results: Path) -> None:
+    if results.exists() and not results.is_dir():
+        raise ReportError(f"--results {results} is a file; pass the folder that holds the run folders "
+                          "(RUN/result.json), e.g. the --results folder of `ppbench run`")
+
+
+def _output_folder(out: Path) -> Path:
+    """Create ``--out`` (and its parents), or one line naming the folder and the fix."""
+    return make_folder(out, "--out")
+
+
+def _no_records(records) -> ReportError:
+    """The error for a results folder with no complete record to report, saying where it looked and why."""
+    notes = records.notes
+    found = []
+    if notes.incomplete:
+        found.append(f"{len(notes.incomplete)} incomplete or failed")
+    if notes.unreadable:
+        found.append(f"{len(notes.unreadable)} unreadable")
+    if notes.filtered_out:
+        found.append(f"{notes.filtered_out} outside --profile/--dataset")
+    seen = f"; skipped: {', '.join(found)}" if found else ""
+    fix = ("drop or change --profile/--dataset" if notes.filtered_out else
+           f"run `ppbench run --scheme NAME --results {records.folder}` first (or let it finish), or pass --results "
+           "the folder your runs wrote to")
+    return ReportError(f"no complete result record under {records.folder} (looked for result.json files at any "
+                       f"depth{seen}); {fix}")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the report (default) or run the regression check (``--check``)."""
+    _check_results(Path(args.results))
     if args.check is not None:
         from .check import run_check
 
@@ -45,11 +83,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .table1 import write_table1
 
     records = load_results(args.results, profile=args.profile, dataset=args.dataset)
-    out = Path(args.out)
-    table, table_paths = write_table1(records, out, args.ssim_threshold)
-    fig4, fig_paths = write_fig4(records, out, args.fig4_index)
-    curves, curve_paths = write_curves(records, out)
-    page = write_page(records, table, fig4, out, curves)
+    if not records.runs:
+        raise _no_records(records)
+    out = _output_folder(Path(args.out))
+    try:
+        table, table_paths = write_table1(records, out, args.ssim_threshold)
+        fig4, fig_paths = write_fig4(records, out, args.fig4_index)
+        curves, curve_paths = write_curves(records, out)
+        page = write_page(records, table, fig4, out, curves)
+    except OSError as exc:
+        where = exc.filename or out
+        raise ReportError(f"cannot write the report into {out} ({exc.strerror or exc.__class__.__name__}: {where}); "
+                          "pass --out a folder you can write to") from None
     print(f"read {records.describe()} from {records.folder}")
     print(f"Table I: {', '.join(str(p) for p in table_paths)}")
     print(f"Fig. 4:  {', '.join(str(p) for p in fig_paths)}")
@@ -77,8 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report", help=text, description=f"{text}\n\nexamples:\n{EXAMPLES}",
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32))
     parser.set_defaults(handler=cmd_report)
-    parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                        help="folder of run folders holding result.json (default: results)")
+    parser.add_argument("--results", type=Path, default=Path("runs"), metavar="DIR",
+                        help="folder of run folders holding result.json (default: runs, where ppbench run writes)")
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
                         help="where to write table1.*, fig4.*, curves.* and report.md (default: report)")
     parser.add_argument("--check", type=Path, metavar="THRESHOLDS",
