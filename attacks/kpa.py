@@ -2,9 +2,9 @@
 
 Every scheme in ppbench uses **one key for every image** (and, for ``proposed``, LE, PE and EtC, one
 key for every block or pixel position), so each plain/cipher pair the attacker holds constrains the same
-key. ``kpa`` turns the pairs into the spec's key-material arrays (``shared/spec/schemes_attacks.md``,
-"Key material"), builds the scheme with ``create_scheme(name, key_material=...)`` and decrypts any
-ciphertext under that key exactly. It is an upper bound on what the key hides, the strongest attack a
+key. ``kpa`` turns the pairs into the key-material arrays (``docs/schemes.md#key-material``), builds
+the scheme with ``create_scheme(name, key_material=...)`` and decrypts any ciphertext under that key
+exactly. It is an upper bound on what the key hides, the strongest attack a
 benchmark of these schemes should report beside FR, GAN and ITN (which the seed paper uses).
 
 Threat model: ``known_plaintext`` (victim-key ciphertexts paired with their plain images; the
@@ -77,7 +77,7 @@ NEGATION_PATTERNS = np.array([[(b >> 2) & 1, (b >> 1) & 1, b & 1] for b in range
 class KeyRecovery:
     """A recovered key and what the attacker can say about it without knowing the true key.
 
-    ``key_material``: the spec's arrays, ready for ``create_scheme(scheme, key_material=...)``.
+    ``key_material``: the scheme's key-material arrays (docs/schemes.md#key-material), ready for ``create_scheme(scheme, key_material=...)``.
     ``ambiguous``: per key array, how many of its entries the data leave open (0 everywhere: the data
     determine the key uniquely). ``consistent``: known-plaintext only, whether the recovered key
     re-encrypts every known plaintext to its ciphertext (``None`` for ciphertext-only attacks).
@@ -620,7 +620,7 @@ class KPA(KeyRecoveryAttack):
     ``max_images=1000`` (pairs used at most: the first ones of the view).
     Shapes: uint8 N x 3 x H x W ciphertexts in 0..255 -> uint8 N x 3 x H x W restored images.
     After ``fit``: ``recovery`` (a :class:`KeyRecovery`: entries left open per key array, whether the
-    key reproduces every pair, seconds) and ``key_material`` (the spec's arrays).
+    key reproduces every pair, seconds) and ``key_material`` (the key-material arrays).
     Example::
 
         attack = create_attack("kpa", scheme_name="le", image_size=32, block_size=4).fit(view)
@@ -639,6 +639,13 @@ class KPA(KeyRecoveryAttack):
         trainable=True,
         notes="exact wherever the pairs determine the key; recovery.ambiguous counts the entries they leave open",
     )
+
+    @classmethod
+    def applicable(cls, scheme: Any) -> str | None:
+        """Only schemes with a key solver here; a plugin scheme exposes no structure these solvers know."""
+        if scheme.name not in SOLVERS:
+            return f"it has key solvers only for the schemes whose structure it knows ({', '.join(KPA_SCHEMES)})"
+        return super().applicable(scheme)
 
     def recover(self, view: AttackerView) -> KeyRecovery:
         k = int(self.config["max_images"])

@@ -8,7 +8,7 @@ what a single image hides. The attack holds only the n ciphertexts (no plain ima
 Threat model: ``ciphertext_only_many`` (n victim-key ciphertexts, nothing else: no plain image, no key,
 no labels).
 
-Method, per scheme (the key-material arrays are the spec's; ``KeyRecovery.notes`` names every global
+Method, per scheme (the key-material arrays are those of ``docs/schemes.md#key-material``; ``KeyRecovery.notes`` names every global
 symmetry that smoothness cannot settle and what settled it):
 
 - ``proposed``: (1) **pixel order K2.** Every sub-block of every block of every ciphertext is a sample
@@ -75,7 +75,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import scipy.linalg
@@ -1460,6 +1460,13 @@ class Pooled(KeyRecoveryAttack):
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",
     )
+
+    @classmethod
+    def applicable(cls, scheme: Any) -> str | None:
+        """Only schemes with a solver here; a plugin scheme exposes no structure these solvers know."""
+        if scheme.name not in POOLED_SOLVERS:
+            return f"it has solvers only for the schemes whose structure it knows ({', '.join(POOLED_SCHEMES)})"
+        return super().applicable(scheme)
 
     def recover(self, view: AttackerView) -> KeyRecovery:
         k = int(self.config["max_images"])

@@ -70,7 +70,7 @@ def block_pixel_source(k2: np.ndarray, m: int) -> np.ndarray:
     """(M*M,) map of one block: cipher pixel q (row-major) = plain pixel ``src[q]`` under K2.
 
     In each of the block's 4 sub-blocks ((M/2) x (M/2), 2 x 2 arrangement), the pixels flattened
-    row-major are gathered with K2 (the spec's "pixel shuffling"); channels move together.
+    row-major are gathered with K2 (``docs/schemes.md#proposed``, "pixel shuffling"); channels move together.
     """
     h = m // 2
     k2 = np.asarray(k2, dtype=np.int64)

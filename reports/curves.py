@@ -7,6 +7,15 @@ colour-inverted or mirrored, ``ssim_best``), the one Table I's verdict and "Ciph
 hollow: it was not. The dotted line is the "broken" level (mean SSIM 0.99) that Table I's "Ciphertexts
 to break" column reads. Where several runs hold a curve for a scheme at one profile and image size, the
 latest finished one is drawn.
+
+Readable with many series (20 and more): every series has its own colour and marker, the same in every
+panel (:func:`series_styles`: tab20's ten dark hues, then their light twins, with a cycle of 7 markers:
+the first 20 series all differ in colour, a dark hue and its light twin differ in marker, and no two of
+the first 140 series share both); one legend sits outside the axes, to the right; series that lie on
+each other stay visible because each is drawn a little thinner and with smaller markers than the one
+before (the first series is the widest, the last on top), and each is shifted by a small fixed factor in
+n (at most ±12 %, symmetric around the true n; the tick labels stay the true n, and the axis label says
+so).
 """
 
 from __future__ import annotations
@@ -16,9 +25,40 @@ from pathlib import Path
 from typing import Any
 
 from .fig4 import save_png_and_pdf
-from .load import RecordSet, attack_sort_key, scheme_sort_key
+from .load import RecordSet, attack_sort_key, natural_key, scheme_sort_key
 
 BREAK_SSIM = 0.99
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+"""Fillable markers (hollow = key not recovered), 7 of them: prime to tab20's 10 hues, so twins differ."""
+X_SPREAD = 0.12
+"""How far a series is shifted in n at most (factors 1 - 0.12 to 1 + 0.12), to keep overlaps visible."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one series is drawn: colour, marker, line width, marker size and shift factor in n."""
+
+    colour: Any
+    marker: str
+    linewidth: float
+    markersize: float
+    x_factor: float
+
+
+def series_styles(labels: list[str]) -> dict[str, Style]:
+    """One distinct style per series label (see the module docstring), in the given order."""
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors
+    hues = list(tab20[0::2]) + list(tab20[1::2])  # ten dark hues first, then their light twins
+    count = len(labels)
+    styles = {}
+    for i, label in enumerate(labels):
+        share = i / (count - 1) if count > 1 else 0.5  # 0 for the first series, 1 for the last
+        styles[label] = Style(colour=hues[i % len(hues)], marker=MARKERS[i % len(MARKERS)],
+                              linewidth=2.6 - 1.6 * share, markersize=9.0 - 4.5 * share,
+                              x_factor=(1 - X_SPREAD) + 2 * X_SPREAD * share if count > 1 else 1.0)
+    return styles
 
 
 @dataclass
@@ -56,40 +96,50 @@ def build_curves(records: RecordSet) -> Curves:
 
 
 def draw_curves(curves: Curves) -> Any:
-    """A matplotlib figure with one panel per attack (an empty one saying so when there is nothing)."""
+    """A matplotlib figure with one panel per attack (an empty one saying so when there is nothing) and one
+    legend outside the axes, to the right of the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     attacks = sorted(curves.series, key=attack_sort_key) or ["none"]
-    fig, axes = plt.subplots(1, len(attacks), figsize=(5.2 * len(attacks), 4.0), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = sorted({label for by_label in curves.series.values() for label in by_label},
+                    key=lambda label: (scheme_sort_key(label.split(" (")[0]), natural_key(label)))
+    styles = series_styles(labels)
+    height = max(4.0, 1.2 + 0.2 * len(labels))  # room for a one-column legend of every series
+    fig, axes = plt.subplots(1, len(attacks), figsize=(5.2 * len(attacks) + 2.2, height), squeeze=False,
+                             layout="constrained")
     for ax, attack in zip(axes[0], attacks):
-        by_scheme = curves.series.get(attack, {})
-        for i, scheme in enumerate(sorted(by_scheme, key=scheme_sort_key)):
-            colour = colours[i % len(colours)]
-            points = by_scheme[scheme]
-            ax.plot([p[0] for p in points], [p[1] for p in points], "-", color=colour, label=scheme)
-            for n, value, exact in points:
-                ax.plot(n, value, "o", color=colour, mfc=colour if exact else "white", ms=5)
+        by_label = curves.series.get(attack, {})
+        for z, label in enumerate(label for label in labels if label in by_label):
+            style, points = styles[label], by_label[label]
+            xs = [p[0] * style.x_factor for p in points]
+            ax.plot(xs, [p[1] for p in points], "-", color=style.colour, lw=style.linewidth, alpha=0.85,
+                    zorder=2 + z, label=label)
+            for x, (_, value, exact) in zip(xs, points):
+                ax.plot(x, value, style.marker, color=style.colour, mfc=style.colour if exact else "white",
+                        mew=1.2, ms=style.markersize, zorder=2 + z)
         ax.axhline(BREAK_SSIM, ls=":", lw=1, color="grey")
         ax.set_xscale("log")
-        ticks = sorted({p[0] for pts in by_scheme.values() for p in pts})
+        ticks = sorted({p[0] for pts in by_label.values() for p in pts})
         if ticks:
             ax.set_xticks(ticks)
             ax.set_xticklabels([str(t) for t in ticks])
             ax.minorticks_off()
-            ax.legend(fontsize=8, loc="lower right", title="scheme", title_fontsize=8)
         else:
             ax.text(0.5, 0.5, "no key-recovery curve in the records", ha="center", va="center",
                     transform=ax.transAxes)
         ax.set_ylim(-0.1, 1.05)
-        ax.set_xlabel("victim images the attacker holds (n)")
+        ax.set_xlabel("victim images the attacker holds (n)" + ("; series offset slightly in n" if len(labels) > 1 else ""))
         ax.set_ylabel("mean SSIM on unseen ciphertexts (best reading)")
         ax.set_title(f"{attack}: filled = key recovered exactly", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    if labels:
+        handles = [Line2D([], [], color=styles[l].colour, marker=styles[l].marker, lw=1.5, ms=6) for l in labels]
+        fig.legend(handles, labels, loc="outside right center", fontsize=8, title="series", title_fontsize=8,
+                   frameon=False)
     return fig
 
 

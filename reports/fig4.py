@@ -18,7 +18,8 @@ The record's ``metrics.attacks.<name>.files`` paths are used when given, else th
 
 Which runs: the (profile, dataset) pair with the most runs holding attack results (others are noted,
 not mixed in), and per scheme the run with the most attacks whose restored images exist (then the lowest
-seed). An attack another row ran but this row did not is an empty cell marked "not run".
+seed). An attack another row ran but this row did not is an empty cell marked "not run"; one recorded as
+not applicable to the row's scheme (``status: not_applicable``) is marked "n/a".
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ def build_fig4(records: RecordSet, index: int = 0) -> Fig4:
         for attack in attacks:
             if attack not in run.attacks:
                 row.attacks[attack] = Cell(status="not run")
+                continue
+            if run.attacks[attack].get("status") == "not_applicable":  # no method for this scheme: nothing restored
+                row.attacks[attack] = Cell(status="n/a")
                 continue
             path = _attack_file(run, attack, "restored", f"attacks/{attack}_restored.npz")
             restored = _images(path, "restored", notes)

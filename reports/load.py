@@ -110,6 +110,17 @@ class Run:
         return str(self.record.get("profile") or "unknown")
 
     @property
+    def data(self) -> str:
+        """``sample 256/128``: the dataset name with the train / test images this run used (a profile may cut
+        a data set, so one name can stand for different data)."""
+        return data_label(self.dataset, self.record.get("dataset") or {})
+
+    @property
+    def data_summary(self) -> str:
+        """:func:`dataset_summary` of this run's data."""
+        return dataset_summary(self.dataset, self.record.get("dataset") or {})
+
+    @property
     def seed(self) -> int | None:
         seed = self.record.get("seed")
         return int(seed) if isinstance(seed, (int, float)) else None
@@ -200,9 +211,10 @@ class RecordSet:
                 "num_classes": ds.get("num_classes"), "n_train": ds.get("n_train"), "n_test": ds.get("n_test"),
                 "image_size": run.image_size, "profile": run.profile, "seed": run.seed,
                 "accuracy": math.nan if run.accuracy is None else run.accuracy, "path": str(run.path),
+                "data": run.data, "data_summary": run.data_summary,
             })
         columns = ["run_id", "scheme", "network", "dataset", "num_classes", "n_train", "n_test", "image_size",
-                   "profile", "seed", "accuracy", "path"]
+                   "profile", "seed", "accuracy", "path", "data", "data_summary"]
         return pd.DataFrame(rows, columns=columns)
 
     def attacks_frame(self) -> pd.DataFrame:
@@ -210,7 +222,8 @@ class RecordSet:
 
         ``ssim_best`` / ``reading``: the best of the attack's SSIM readings (:data:`READINGS`) in this record
         and its suffix. ``ciphertexts_to_break``: NaN where the entry has no curve, ``inf`` where its curve
-        never reached the break level (``curve_max_n``: the largest n it tried)."""
+        never reached the break level (``curve_max_n``: the largest n it tried). ``status``: ``ok``, or
+        ``not_applicable`` for an attack that has no method for the scheme (no numbers; ``reason`` says why)."""
         rows = []
         for run in self.runs:
             for name, attack in run.attacks.items():
@@ -221,7 +234,7 @@ class RecordSet:
                 reading, best = best_reading(attack)
                 rows.append({
                     "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
-                    "profile": run.profile, "seed": run.seed, "attack": name,
+                    "data": run.data, "profile": run.profile, "seed": run.seed, "attack": name,
                     "ssim_mean": _num(attack.get("ssim_mean")), "ssim_std": _num(attack.get("ssim_std")),
                     "ssim_mean_inverted": _num(attack.get("ssim_mean_inverted")),
                     "ssim_mean_mirrored": _num(attack.get("ssim_mean_mirrored")),
@@ -230,10 +243,11 @@ class RecordSet:
                     "ciphertexts_to_break": _num(ctb) if ctb is not None else math.nan,
                     "curve_max_n": max((int(p["n"]) for p in curve), default=math.nan),
                     "ssim_best": best, "reading": reading,
+                    "status": str(attack.get("status") or "ok"), "reason": attack.get("reason"),
                 })
-        columns = ["run_id", "scheme", "network", "dataset", "profile", "seed", "attack", "ssim_mean", "ssim_std",
+        columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
-                   "curve_max_n", "ssim_best", "reading"]
+                   "curve_max_n", "ssim_best", "reading", "status", "reason"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:
@@ -242,19 +256,26 @@ class RecordSet:
 
 
 def describe_runs(runs: Iterable[Run]) -> str:
-    """Say how many runs, and from which profiles, datasets (with their sizes) and image sizes."""
+    """Say how many runs, and from which profiles, datasets (each distinct size of one once) and image sizes;
+    a plural ("profiles", "datasets") says the runs differ, and then a view must say which per row."""
     runs = list(runs)
     if not runs:
         return "0 runs"
     profiles = sorted({r.profile for r in runs}, key=natural_key)
-    datasets = {}
-    for run in runs:
-        ds = run.record.get("dataset") or {}
-        datasets.setdefault(run.dataset, dataset_summary(run.dataset, ds))
+    datasets = sorted({r.data_summary for r in runs}, key=natural_key)
     sizes = sorted({r.image_size for r in runs}, key=natural_key)
-    return (f"{len(runs)} run(s); profile {', '.join(profiles)}; dataset "
-            + ", ".join(datasets[k] for k in sorted(datasets, key=natural_key))
-            + f"; image size {', '.join(sizes)}")
+
+    def listed(noun: str, values: list[str]) -> str:
+        return f"{noun}{'s' if len(values) > 1 else ''} {', '.join(values)}"
+
+    return (f"{len(runs)} run(s); {listed('profile', profiles)}; {listed('dataset', datasets)}; "
+            f"{listed('image size', sizes)}")
+
+
+def data_label(name: str, ds: dict[str, Any]) -> str:
+    """``sample 256/128`` (name, train / test images): short enough for a table cell."""
+    n_train, n_test = ds.get("n_train"), ds.get("n_test")
+    return f"{name} {n_train}/{n_test}" if n_train is not None and n_test is not None else name
 
 
 def dataset_summary(name: str, ds: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 were made from.
 
 A reader who opens only this page learns which profile(s), data set(s), image size(s) and how many runs
-each view comes from, the rule behind the security verdict (with the threshold used), and every note
+each view comes from (per row where the rows differ), the rule behind the security verdict (with the threshold used), and every note
 (missing runs, conflicting records, skipped incomplete ones): RobustBench's users keep asking "what
 exactly did this number come from?", and this page answers before they ask.
 """
@@ -17,7 +17,7 @@ from .curves import Curves
 from .fig4 import Fig4
 from .load import RecordSet
 from .security import rule_text
-from .table1 import Table1, table_notes
+from .table1 import Table1, table_notes, which_per_row
 
 
 def render_page(records: RecordSet, table: Table1, fig4: Fig4, curves: Curves | None = None) -> str:
@@ -28,8 +28,8 @@ def render_page(records: RecordSet, table: Table1, fig4: Fig4, curves: Curves | 
              "## Table I", "",
              "[table1.md](table1.md) (Markdown) · [table1.csv](table1.csv) (numbers) · "
              "[table1.tex](table1.tex) (LaTeX, booktabs)", "",
-             f"From {table.description}. Accuracy on each data set actually used, beside the seed paper's "
-             "Table I figures.", "",
+             f"From {table.description}. {which_per_row(table)}Accuracy on each data set actually used, beside "
+             "the seed paper's Table I figures.", "",
              "## Fig. 4", "",
              "![Fig. 4](fig4.png)", "",
              "[fig4.png](fig4.png) · [fig4.pdf](fig4.pdf)", ""]

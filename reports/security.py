@@ -13,7 +13,7 @@ Why T = 0.30 by default (``--ssim-threshold`` changes it; the report prints the 
 
 - The seed paper gives no threshold: its verdict is qualitative ("some visual information was
   restored" for LE and PE, none for EtC, ELE and the proposed scheme), and the SSIM values it prints
-  under Fig. 4 are part of the figure, not of the text ppbench transcribes (``shared/spec/paper.txt``),
+  under Fig. 4 are part of the figure, not of the paper's text that ppbench transcribes,
   so T cannot be read off the paper. It is calibrated instead on what SSIM means for CIFAR-sized images,
   measured with scikit-image's SSIM defaults (ppbench's ``skimage`` preset) on 200 test images of the
   real CIFAR-10 subset (32 x 32):

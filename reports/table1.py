@@ -3,6 +3,12 @@
 One row per scheme x network x profile found in the records, plus one row for every row of the paper's
 Table I that no record matches (its cells empty, and a note says so). Columns:
 
+- ``Profile``: the row's profile. ``Data``: only when the rows' data differ (another data set, or the same
+  name cut to other sizes by a profile, as ``smoke`` cuts ``sample`` to 256 / 128 images): the data the
+  row's numbers come from, name and train / test images, every such data set when there are several
+  (accuracy: the row's runs; SSIM: every run of its scheme and profile). When all rows agree, the
+  header names the one data set instead; a report never describes mixed data as one.
+
 - ``Acc. <dataset>``: accuracy per dataset *name* in the records (``cifar10``, ``cifar100``, ``sample``,
   ...), mean +- sample standard deviation (ddof 1) over seeds with the count when there are several. A
   CIFAR-10 subset gets its own column next to the paper's CIFAR-10 figure: it is never shown as if it
@@ -20,7 +26,9 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ITN) count: what the paper's own threat set concludes on our runs, beside the verdict of every
   ciphertext-only attack ppbench knows.
 - ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
-  ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict.
+  ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict. ``n/a (kpa)``
+  when such attacks were recorded as not applicable to the scheme (no method for its structure, e.g. a
+  plugin scheme); every not-applicable attack also gets a note with its reason.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
   flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
   run cannot break anything.
@@ -127,6 +135,7 @@ class Table1Row:
     profile: str | None
     paper: PaperRow | None
     accuracy: dict[str, Stat] = field(default_factory=dict)
+    data: tuple[str, ...] = ()  # the data its numbers come from ("sample 256/128"), see the module docstring
     attack: str | None = None
     ssim: Stat | None = None
     secure: bool | None = None
@@ -134,6 +143,7 @@ class Table1Row:
     known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
     pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
     paper_attacks: tuple[Stat, str, bool | None] | None = None  # strongest of FR/GAN/ITN alone, and its verdict
+    known_plaintext_na: tuple[str, ...] = ()  # attacks outside ciphertext-only recorded as not applicable
 
     @property
     def has_record(self) -> bool:
@@ -154,6 +164,26 @@ class Table1:
     notes: list[str]
     description: str
     show_known_plaintext: bool = False
+    data_notes: list[str] = field(default_factory=list)
+
+    @property
+    def show_data(self) -> bool:
+        """Whether rows differ in their data (then a ``Data`` column says which per row)."""
+        return len({row.data for row in self.rows if row.has_record}) > 1
+
+
+def _data_notes(frame: pd.DataFrame) -> list[str]:
+    """One note per distinct data set (name and size): what it is, and which profiles used it when a name
+    stands for several sizes."""
+    profiles: dict[str, dict[str, set[str]]] = {}  # dataset name -> summary -> profiles
+    for name, summary, profile in zip(frame["dataset"], frame["data_summary"], frame["profile"]):
+        profiles.setdefault(name, {}).setdefault(summary, set()).add(profile)
+    notes = []
+    for variants in profiles.values():
+        for summary, used in variants.items():
+            which = f": profile {', '.join(sorted(used, key=natural_key))}" if len(variants) > 1 else ""
+            notes.append(f"dataset {summary}{which}")
+    return sorted(notes, key=natural_key)
 
 
 def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
@@ -226,6 +256,8 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     ciphertexts = _ciphertexts(attacks)
     pairs = _ciphertexts(attacks, ciphertext_only=False)
     notes: list[str] = []
+    na_frame = attacks[attacks["status"] == "not_applicable"]
+    na_noted: set[tuple[str, str, str]] = set()
 
     keys = set(zip(runs["scheme"], runs["network"], runs["profile"]))
     trained = {(s, p) for s, n, p in keys if n != NO_NETWORK}
@@ -241,6 +273,8 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             matched.add(paper_rows.index(paper))
         row = Table1Row(scheme, network, profile, paper)
         sel = runs[(runs["scheme"] == scheme) & (runs["network"] == network) & (runs["profile"] == profile)]
+        attacked = attacks.loc[(attacks["scheme"] == scheme) & (attacks["profile"] == profile), "data"]
+        row.data = tuple(sorted(set(sel["data"]) | set(attacked), key=natural_key))
         for column in datasets:
             stat = Stat.of(sel.loc[sel["dataset"] == column.name, "accuracy"])
             if stat is not None:
@@ -267,6 +301,13 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             notes.append(f"missing: no attack results for {scheme} (profile {profile}), so no security verdict")
         row.ciphertexts = ciphertexts.get((scheme, profile))
         row.pairs = pairs.get((scheme, profile))
+        na = na_frame[(na_frame["scheme"] == scheme) & (na_frame["profile"] == profile)]
+        for attack, reason in zip(na["attack"], na["reason"]):  # an attack with no method for the scheme: n/a
+            if (scheme, profile, attack) not in na_noted:
+                na_noted.add((scheme, profile, attack))
+                notes.append(f"n/a: {attack} does not apply to {scheme} (profile {profile}): {reason}")
+        row.known_plaintext_na = tuple(sorted(set(na.loc[~na["threat_model"].str.startswith("ciphertext_only"), "attack"]),
+                                              key=attack_sort_key))
         others = other_stats.get((scheme, profile), {})
         if others:
             strongest = max(sorted(others, key=attack_sort_key), key=lambda a: others[a].mean)
@@ -284,7 +325,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
 
     rows.sort(key=order)
     return Table1(rows=rows, datasets=datasets, threshold=ssim_threshold, show_ciphertexts=bool(ciphertexts),
-                  show_known_plaintext=bool(other_stats),
+                  show_known_plaintext=bool(other_stats) or any(r.known_plaintext_na for r in rows), data_notes=_data_notes(runs),
                   source=source, notes=notes, description=records.describe())
 
 
@@ -304,6 +345,8 @@ def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
     """(header, kind, argument) for every displayed column, in order."""
     plan: list[tuple[str, str, Any]] = [("Scheme", "scheme", None), ("Network", "network", None),
                                         ("Paper network", "paper_network", None), ("Profile", "profile", None)]
+    if table.show_data:
+        plan.append(("Data", "data", None))
     for family in FAMILIES:
         plan += [(f"Acc. {c.name}", "accuracy", c.name) for c in table.datasets if c.family == family]
         plan.append((f"Paper {FAMILY_TITLES[family]}", "paper_accuracy", family))
@@ -325,6 +368,8 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
         return row.paper.network if row.paper is not None else EMPTY
     if kind == "profile":
         return row.profile or EMPTY
+    if kind == "data":
+        return "; ".join(row.data)
     if kind == "accuracy":
         stat = row.accuracy.get(arg)
         if stat is not None:
@@ -342,7 +387,7 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
         return EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE)
     if kind == "known_plaintext":
         if not row.known_plaintext:
-            return EMPTY
+            return f"n/a ({', '.join(row.known_plaintext_na)})" if row.known_plaintext_na else EMPTY
         broken = f"; {_count_text(row.pairs).replace(' (', ' pair(s) to break (', 1)}" if row.pairs else ""
         return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
     if kind == "paper_attacks":
@@ -363,17 +408,29 @@ def display_rows(table: Table1) -> tuple[list[str], list[list[str]]]:
 
 def table_notes(table: Table1, record_notes: list[str]) -> list[str]:
     """Every note under the table: data sets, the paper's footnote, missing cells, record notes."""
-    notes = [f"dataset {c.summary}" for c in table.datasets]
+    notes = list(table.data_notes)
     notes.append(f"paper: {table.source['paper']}, {table.source['table'].split(':')[0]}; "
                  f"{table.source['footnote']}")
     return notes + table.notes + record_notes
 
 
+def which_per_row(table: Table1) -> str:
+    """The sentence that sends a reader to the per-row columns when rows differ in profile or data."""
+    several_profiles = len({row.profile for row in table.rows if row.has_record}) > 1
+    if several_profiles and table.show_data:
+        return "Rows differ in profile and data: the `Profile` and `Data` columns say which per row. "
+    if several_profiles:
+        return "Rows differ in profile: the `Profile` column says which per row. "
+    if table.show_data:
+        return "Rows differ in data: the `Data` column says which per row. "
+    return ""
+
+
 def render_markdown(table: Table1, record_notes: list[str]) -> str:
     headers, rows = display_rows(table)
     lines = ["# Table I: accuracy and security, ppbench beside the seed paper", "",
-             f"From {table.description}. Accuracy and SSIM are fractions; mean ± std (n=seeds) where there "
-             "are several runs; `—` not applicable, empty = no record.", "",
+             f"From {table.description}. {which_per_row(table)}Accuracy and SSIM are fractions; mean ± std "
+             "(n=seeds) where there are several runs; `—` not applicable, empty = no record.", "",
              f"Security rule: {rule_text(table.threshold)}.", "",
              "| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
@@ -387,6 +444,8 @@ def render_csv(table: Table1) -> str:
     for row in table.rows:
         out: dict[str, Any] = {"scheme": row.scheme, "network": row.network, "profile": row.profile,
                                "paper_network": row.paper.network if row.paper else None}
+        if table.show_data:
+            out["data"] = "; ".join(row.data) or None
         for column in table.datasets:
             stat = row.accuracy.get(column.name)
             out[f"accuracy_{column.name}_mean"] = stat.mean if stat else None
@@ -435,7 +494,8 @@ def tex_escape(text: str) -> str:
 
 def render_latex(table: Table1, record_notes: list[str]) -> str:
     headers, rows = display_rows(table)
-    align = "l" * 4 + "r" * (len(headers) - 4)
+    text_columns = 5 if table.show_data else 4
+    align = "l" * text_columns + "r" * (len(headers) - text_columns)
     caption = (f"Accuracy (fractions) and security, ppbench beside the seed paper's Table I. Security: "
                f"{rule_text(table.threshold)}.")
     lines = ["% Generated by `ppbench report` from result records; do not edit.",

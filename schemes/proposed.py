@@ -1,6 +1,6 @@
 """The block-wise scheme for ViT of Qi, MaungMaung, Kinoshita and Kiya (EUSIPCO 2022, Sec. III-B).
 
-Definition (``shared/spec/schemes_attacks.md``, "proposed"):
+Definition (``docs/schemes.md#proposed``):
 1. Cut the image into N = (H/M)(W/M) blocks of M x M pixels, row-major. Block scrambling with the
    permutation K1 of N: output block i = input block K1[i].
 2. Cut every block into its 4 sub-blocks of (M/2) x (M/2) pixels, flatten each row-major into

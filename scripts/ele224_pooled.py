@@ -3,8 +3,10 @@
     python scripts/ele224_pooled.py N          # N ciphertexts (multiple of 50), prints one JSON line
 
 The in-run curve is too slow here (196 block positions x LE's 768-item solver, ~15 minutes per fit on a
-CPU thread), so docs/benchmarks.md records single fits made with this script. Reads the shared real
-CIFAR-10 subset (``$PPBENCH_SHARED``, default ../shared) and scores 50 unseen test images.
+CPU thread), so docs/benchmarks.md records single fits made with this script. Reads the bundled
+sample, or the optional larger CIFAR-10 subset ``$PPBENCH_SHARED/data/cifar10-subset.npz`` when that is
+set and present (it begins with the sample's images, so N <= 2000 gives the same pixels either way), and
+scores 50 unseen test images.
 """
 import json
 import os
@@ -21,7 +23,8 @@ from ppbench.attacks.kpa import same_key, key_agreement
 from ppbench.metrics import ssim
 n = int(sys.argv[1])
 torch.set_num_threads(1)
-ds = load_dataset(f"npz:{os.environ.get('PPBENCH_SHARED', '../shared')}/data/cifar10-subset.npz")
+subset = os.path.join(os.environ.get("PPBENCH_SHARED", ""), "data", "cifar10-subset.npz")
+ds = load_dataset(f"npz:{subset}" if os.environ.get("PPBENCH_SHARED") and os.path.isfile(subset) else "sample")
 sch = create_scheme("ele", key=generate_key("ele", image_size=224, block_size=16))
 y = torch.cat([sch.encrypt(resize_uint8(ds.x_train[i:i + 50], 224)) for i in range(0, n, 50)])
 t = time.perf_counter()

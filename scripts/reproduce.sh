@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Regenerate a whole study: every scheme with its profile's network, every attack, then Table I and Fig. 4.
 #
-#   bash scripts/reproduce.sh smoke                      # about 3 minutes on 2 cores: the README's first command
-#   bash scripts/reproduce.sh cpu                        # the committed reference (results/reference-cpu), about an hour
-#   bash scripts/reproduce.sh smoke RESULTS_DIR [DATASET] # e.g. CI: npz:../shared/data/cifar10-subset.npz
+#   bash scripts/reproduce.sh smoke                         # about 3 minutes on 2 cores: the README's first command
+#   bash scripts/reproduce.sh cpu                           # the cpu study, about an hour, into runs/cpu
+#   bash scripts/reproduce.sh cpu results/reference-cpu     # regenerate the committed reference study
+#   bash scripts/reproduce.sh smoke RESULTS_DIR [DATASET]   # e.g. npz:PATH/TO/data.npz (default: sample)
+#
+# Without RESULTS_DIR the runs go to runs/<profile> (git-ignored), never into the committed studies under
+# results/, and the report to RESULTS_DIR/report.
 #
 # Re-running continues where it stopped: finished runs are skipped, interrupted ones resume from their checkpoints.
 set -euo pipefail
 profile=${1:-smoke}
 case "$profile" in smoke|cpu) ;; *) echo "usage: $0 smoke|cpu [RESULTS_DIR] [DATASET]" >&2; exit 2;; esac
-results=${2:-results/$profile}
+results=${2:-runs/$profile}
 dataset=${3:-sample}
 schemes=${PPBENCH_SCHEMES:-"plain proposed le ele pe etc"}
 failed=()

@@ -1,34 +1,80 @@
-"""Shared fixtures: the real CIFAR-10 subset beside the checkout, and the bundled sample."""
+"""Shared fixtures: real CIFAR-10 images, from the larger optional subset when present, else the bundled sample.
+
+A bare clone has only the bundled sample (``bench/sample/cifar10-sample.npz``, 2,000 train / 500 test
+images); the optional subset (5,085 / 1,017 real CIFAR-10 images, ``$PPBENCH_SHARED/data/`` or ``../shared/data/``
+beside the checkout) starts with the same images in the same order, so tests that read at most 2,000 train /
+500 test images see identical pixels either way. A test whose bounds depend on the data reads ``cifar_data``.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
+
+from ppbench.data import SAMPLE_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(__file__).resolve().parent / "testdata"
 
 
+def shared_root() -> Path:
+    """``$PPBENCH_SHARED`` when set (even to a missing folder, which then counts as absent), else ``../shared``."""
+    env = os.environ.get("PPBENCH_SHARED")
+    return Path(env) if env else REPO_ROOT.parent / "shared"
+
+
 def shared_subset_path() -> Path:
-    """``$PPBENCH_SHARED/data/cifar10-subset.npz``, default ``../shared`` beside the checkout."""
-    shared = Path(os.environ.get("PPBENCH_SHARED", REPO_ROOT.parent / "shared"))
-    return shared / "data" / "cifar10-subset.npz"
+    """Where the optional larger CIFAR-10 subset would be: ``<shared root>/data/cifar10-subset.npz``."""
+    return shared_root() / "data" / "cifar10-subset.npz"
+
+
+@dataclass(frozen=True)
+class CifarData:
+    """The real CIFAR-10 images this session got, and where from (so data-dependent bounds can tell)."""
+
+    source: Literal["shared", "sample"]
+    path: Path
+    arrays: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def dataset(self) -> str:
+        """The same images as a ``--dataset`` value for ``ppbench`` commands."""
+        return "sample" if self.source == "sample" else f"npz:{self.path}"
+
+
+def locate_cifar_data() -> tuple[Literal["shared", "sample"], Path]:
+    """The optional shared subset when its file exists, else the bundled sample."""
+    shared = shared_subset_path()
+    return ("shared", shared) if shared.is_file() else ("sample", SAMPLE_PATH)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say in the header which real images the tests run on."""
+    source, path = locate_cifar_data()
+    what = "optional shared subset" if source == "shared" else "bundled sample (no shared subset found)"
+    return f"ppbench test images: {what}: {path}"
 
 
 @pytest.fixture(scope="session")
-def cifar_subset() -> dict[str, np.ndarray]:
-    """The real CIFAR-10 subset (5,085 train / 1,017 test images, uint8 NHWC)."""
-    path = shared_subset_path()
-    if not path.exists():
-        pytest.fail(f"real CIFAR-10 subset not found at {path}; set PPBENCH_SHARED to the shared/ folder")
+def cifar_data() -> CifarData:
+    """Real CIFAR-10 images (uint8 NHWC arrays x_train, y_train, x_test, y_test, classes) and their source."""
+    source, path = locate_cifar_data()
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        return CifarData(source, path, {k: data[k] for k in data.files})
 
 
 @pytest.fixture(scope="session")
-def real_images(cifar_subset) -> np.ndarray:
+def cifar_subset(cifar_data: CifarData) -> dict[str, np.ndarray]:
+    """The arrays of ``cifar_data``: at least 2,000 train / 500 test real CIFAR-10 images, uint8 NHWC."""
+    return cifar_data.arrays
+
+
+@pytest.fixture(scope="session")
+def real_images(cifar_subset: dict[str, np.ndarray]) -> np.ndarray:
     """Sixteen real test images, uint8 NHWC 32x32."""
     return cifar_subset["x_test"][:16]

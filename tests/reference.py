@@ -1,12 +1,12 @@
 """Naive reference implementations of every ppbench scheme, one image at a time.
 
-These are an *independent* reading of ``/work/shared/spec/schemes_attacks.md`` (the scheme sections and
+These are an *independent* reading of the scheme definitions (``docs/schemes.md``: the scheme sections and
 the "Key material" table), written without looking at ``schemes/`` so that tests comparing the two can
 catch mistakes in either. They are deliberately slow and literal, in the style of the original papers'
 code: plain Python loops over blocks (and over images in :func:`encrypt_batch`), numpy operations inside
 a block.
 
-Conventions (from the spec):
+Conventions (``docs/schemes.md#conventions``):
 
 * an image is a uint8 numpy array H x W x 3 (HWC, one image);
 * it is cut into M x M blocks numbered row-major: block ``i`` sits at grid row ``i // (W // M)`` and
@@ -15,10 +15,10 @@ Conventions (from the spec):
   ``output[K[i]] = input[i]`` (equivalently, gather with ``argsort(K)``).
 
 Every scheme has ``<name>_encrypt`` / ``<name>_decrypt`` taking the key material arrays under the names
-of the spec's table. :data:`REFERENCE` maps scheme name -> ``(encrypt, decrypt)`` with the uniform
+of that table. :data:`REFERENCE` maps scheme name -> ``(encrypt, decrypt)`` with the uniform
 signature ``f(img, material: dict, block_size)``; :func:`encrypt_batch` / :func:`decrypt_batch` loop over
 the images of an N x H x W x 3 batch (this is the "naive per-image NumPy implementation" that the
-throughput benchmark compares against). :func:`random_material` draws key material in the spec's
+throughput benchmark compares against). :func:`random_material` draws key material in that
 format with numpy only (handy for tests that do not go through ppbench's key generation).
 """
 
@@ -378,7 +378,7 @@ def decrypt_batch(name: str, images_nhwc: np.ndarray, material: dict, block_size
 
 def random_material(name: str, height: int, width: int, block_size: int | None,
                     rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Key material in the spec's format, drawn with numpy (independent of ppbench's key generation)."""
+    """Key material in the format of docs/schemes.md, drawn with numpy (independent of ppbench's key generation)."""
     M = block_size
     if name == "plain":
         return {}

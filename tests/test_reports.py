@@ -115,7 +115,8 @@ class TestLoading:
 
 # -- Table I ---------------------------------------------------------------------------------------------
 class TestTable1:
-    HEADER = ("| Scheme | Network | Paper network | Profile | Acc. sample | Paper CIFAR-10 | Acc. cifar100 "
+    # rows differ in their data (proposed also ran on cifar100), so a Data column says which per row
+    HEADER = ("| Scheme | Network | Paper network | Profile | Data | Acc. sample | Paper CIFAR-10 | Acc. cifar100 "
               "| Paper CIFAR-100 | Strongest attack | SSIM | Security | Paper security | Paper's attacks only |")
 
     def test_markdown_has_a_dataset_column_per_dataset_beside_the_paper_columns(self, table, records):
@@ -123,17 +124,18 @@ class TestTable1:
 
     def test_markdown_rows_show_ours_beside_the_papers(self, table):
         md = render_markdown(table, [])
-        assert md_row(md, "| proposed ") == ("| proposed | vit_cpu | ViT-B_16 | cpu | 0.4500 ± 0.0184 (n=2) | 0.9664 "
+        assert md_row(md, "| proposed ") == ("| proposed | vit_cpu | ViT-B_16 | cpu | cifar100 50000/10000; sample 2000/500 "
+                                             "| 0.4500 ± 0.0184 (n=2) | 0.9664 "
                                              "| 0.2010 | 0.8442 | itn | 0.222 ± 0.014 (n=2) | ✓ | ✓ "
                                              "| ✓ itn 0.222 ± 0.014 (n=2) |")
-        assert md_row(md, "| le ") == ("| le | pyramidnet_shakedrop_cpu | ShakeDrop | cpu | 0.3010 | 0.9449 |  "
+        assert md_row(md, "| le ") == ("| le | pyramidnet_shakedrop_cpu | ShakeDrop | cpu | sample 2000/500 | 0.3010 | 0.9449 |  "
                                        "| 0.7548 | itn | 0.613 | ✗ | ✗ | ✗ itn 0.613 |")
-        assert md_row(md, "| plain | resnet18_cpu ") == ("| plain | resnet18_cpu | ResNet-18 | cpu | 0.5500 | 0.9553 "
+        assert md_row(md, "| plain | resnet18_cpu ") == ("| plain | resnet18_cpu | ResNet-18 | cpu | sample 2000/500 | 0.5500 | 0.9553 "
                                                           "|  | — |  |  |  | — |  |")
 
     def test_paper_rows_without_records_are_empty_rows_with_a_note(self, table):
         md = render_markdown(table, [])
-        assert md_row(md, "| etc ") == "| etc |  | ShakeDrop |  |  | 0.8594 |  | 0.6190 |  |  |  | ✓ |  |"
+        assert md_row(md, "| etc ") == "| etc |  | ShakeDrop |  |  |  | 0.8594 |  | 0.6190 |  |  |  | ✓ |  |"
         assert "- missing: no record for the paper's row EtC / ShakeDrop" in md
         assert "- missing: no record for the paper's row Plain / ViT-B_16" in md
 
@@ -163,27 +165,29 @@ class TestTable1:
 
     def test_csv_holds_numbers_per_quantity(self, table):
         lines = render_csv(table).splitlines()
-        assert lines[0] == ("scheme,network,profile,paper_network,accuracy_sample_mean,accuracy_sample_std,"
+        assert lines[0] == ("scheme,network,profile,paper_network,data,accuracy_sample_mean,accuracy_sample_std,"
                             "accuracy_sample_n,accuracy_cifar100_mean,accuracy_cifar100_std,accuracy_cifar100_n,"
                             "paper_accuracy_cifar10,paper_accuracy_cifar100,strongest_attack,"
                             "strongest_attack_ssim_mean,strongest_attack_ssim_std,strongest_attack_n,ssim_threshold,"
                             "secure,paper_secure,paper_attacks_strongest,paper_attacks_ssim_mean,paper_attacks_secure")
-        assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,0.3,False,False,"
+        assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,sample 2000/500,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,0.3,False,False,"
                             "itn,0.613,False")
-        assert lines[2] == "etc,,,ShakeDrop,,,,,,,0.8594,0.619,,,,,0.3,,True,,,"
-        assert lines[5] == ("proposed,vit_cpu,cpu,ViT-B_16,0.45,0.01838477631,2,0.201,,1,0.9664,0.8442,itn,0.222,"
+        assert lines[2] == "etc,,,ShakeDrop,,,,,,,,0.8594,0.619,,,,,0.3,,True,,,"
+        assert lines[5] == ("proposed,vit_cpu,cpu,ViT-B_16,cifar100 50000/10000; sample 2000/500,0.45,0.01838477631,2,"
+                            "0.201,,1,0.9664,0.8442,itn,0.222,"
                             "0.01414213562,2,0.3,True,True,itn,0.222,True")
         assert len(lines) == 9
 
     def test_latex_is_booktabs_with_escaped_names_and_symbols(self, table):
         tex = render_latex(table, [])
-        for needle in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{llllrrrrrrrrr}"):
+        for needle in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lllllrrrrrrrrr}"):
             assert needle in tex
-        assert ("proposed & vit\\_cpu & ViT-B\\_16 & cpu & 0.4500 $\\pm$ 0.0184 (n=2) & 0.9664 & 0.2010 & 0.8442 "
+        assert ("proposed & vit\\_cpu & ViT-B\\_16 & cpu & cifar100 50000/10000; sample 2000/500 & 0.4500 $\\pm$ 0.0184 (n=2) "
+                "& 0.9664 & 0.2010 & 0.8442 "
                 "& itn & 0.222 $\\pm$ 0.014 (n=2) & \\checkmark & \\checkmark & \\checkmark itn 0.222 $\\pm$ 0.014 (n=2) "
                 "\\\\") in tex
-        assert "le & pyramidnet\\_shakedrop\\_cpu & ShakeDrop & cpu & 0.3010 & 0.9449 &  & 0.7548 & itn & 0.613 & $\\times$ & $\\times$ & $\\times$ itn 0.613 \\\\" in tex
-        assert "pe &  & ResNet-18 &  &  & 0.9203 &  & --- &  &  &  & $\\times$ &  \\\\" in tex
+        assert "le & pyramidnet\\_shakedrop\\_cpu & ShakeDrop & cpu & sample 2000/500 & 0.3010 & 0.9449 &  & 0.7548 & itn & 0.613 & $\\times$ & $\\times$ & $\\times$ itn 0.613 \\\\" in tex
+        assert "pe &  & ResNet-18 &  &  &  & 0.9203 &  & --- &  &  &  & $\\times$ &  \\\\" in tex
 
     def test_ssim_threshold_decides_the_verdict(self, records):
         strict = build_table1(records, ssim_threshold=0.2)
@@ -282,7 +286,8 @@ class TestTable1:
     def test_attack_only_scheme_gets_a_row_without_accuracy(self, results_copy):
         shutil.rmtree(results_copy / "le-pyramidnet_shakedrop_cpu-sample-cpu-s0-9a8b7c6d")
         md = render_markdown(build_table1(load_results(results_copy)), [])
-        assert md_row(md, "| le ") == ("| le | none | ShakeDrop | cpu | — | 0.9449 | — | 0.7548 | itn | 0.613 | ✗ | ✗ "
+        assert md_row(md, "| le ") == ("| le | none | ShakeDrop | cpu | sample 2000/500 | — | 0.9449 | — | 0.7548 | itn "
+                                       "| 0.613 | ✗ | ✗ "
                                        "| ✗ itn 0.613 |")
         assert "has no record on" not in md_row(md, "| le ")
 

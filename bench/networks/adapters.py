@@ -5,8 +5,8 @@ a classifier body built with ``in_chans=16`` and without input normalisation
 (:class:`~ppbench.networks._base.AdaptedClassifier`). As in Madono's code the adapter sees the
 ciphertext scaled to [0, 1] (``ToTensor()``, no mean/std).
 
-Each ends, by default, with a 3 x 3 convolution 16 -> 16 and batch norm (``out_conv=True``), as the
-specification states. In Madono's code that convolution and batch norm are PyramidNet's own stem
+Each ends, by default, with a 3 x 3 convolution 16 -> 16 and batch norm (``out_conv=True``), as
+``docs/schemes.md#adaptation-networks`` states. In Madono's code that convolution and batch norm are PyramidNet's own stem
 (``c_in``/``bn_in``, built with 16 input channels); so ``out_conv=False`` together with a PyramidNet body
 (whose stem is exactly a 3 x 3 convolution to 16 channels + batch norm) reproduces his layout layer for
 layer, while the default adds one such layer in front of any body's stem.
