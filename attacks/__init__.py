@@ -2,7 +2,7 @@
 
 >>> from ppbench.attacks import create_attack, list_attacks
 >>> list_attacks()
-['fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'kpa', 'pooled']
+['cpa_generic', 'fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'kpa', 'kpa_generic', 'pooled']
 >>> attack = create_attack("fr", scheme_name="pe_np", image_size=32)
 """
 
@@ -12,8 +12,10 @@ from .base import (
     Attack,
     AttackerView,
     AttackInfo,
+    NotApplicableError,
     ThreatModel,
     ThreatModelError,
+    attack_class,
     attack_info,
     build_view,
     create_attack,
@@ -24,6 +26,12 @@ from .base import (
 
 # Import every attack module so the registry is complete on import (timm's lesson: no "unknown model").
 from . import fr, gan, itn, kpa, pooled  # noqa: E402,F401
+from . import cpa_generic, kpa_generic  # noqa: E402,F401  (generic attacks on family F)
+
+# Third-party attacks (docs/plugins.md): loaded the first time the registry is listed or misses a name.
+from ppbench.plugins import register_group as _register_group  # noqa: E402
+
+_register_group("ppbench.attacks", registry=ATTACKS, base=Attack, register=register_attack)
 
 __all__ = [
     "ATTACKS",
@@ -31,8 +39,10 @@ __all__ = [
     "Attack",
     "AttackInfo",
     "AttackerView",
+    "NotApplicableError",
     "ThreatModel",
     "ThreatModelError",
+    "attack_class",
     "attack_info",
     "build_view",
     "create_attack",

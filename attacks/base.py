@@ -20,7 +20,6 @@ from __future__ import annotations
 import abc
 import copy
 import enum
-import io
 import logging
 import os
 import secrets
@@ -32,7 +31,6 @@ from typing import Any, Callable, ClassVar, Iterator
 import torch
 import torch.nn as nn
 
-from ppbench.atomic import atomic_write_bytes
 from ppbench.errors import CheckpointError, InputError, PPBenchError
 from ppbench.keys import SECRET_BYTES, KeyStream, SchemeKey
 from ppbench.metrics import to_uint8
@@ -53,7 +51,8 @@ class Access:
     cloud holds), unpaired. ``public_images``: natural plain images of the same domain, the attacker's
     own, disjoint from the victim's test images. ``own_keys``: keys of the attacker's own choosing (to
     encrypt its own images). ``victim_plaintexts``: the plain images behind ``victim_ciphertexts``,
-    paired (known-plaintext). ``victim_key``: the victim's key itself.
+    paired (known-plaintext). ``victim_key``: the victim's key itself. ``encryption_oracle``: encryptions
+    under the victim's key of images the attacker chose (chosen-plaintext), counted, ciphertexts only.
     """
 
     victim_ciphertexts: bool = False
@@ -61,6 +60,7 @@ class Access:
     own_keys: bool = False
     victim_plaintexts: bool = False
     victim_key: bool = False
+    encryption_oracle: bool = False
 
 
 class ThreatModel(enum.Enum):
@@ -71,6 +71,7 @@ class ThreatModel(enum.Enum):
     CIPHERTEXT_ONLY_UNPAIRED_PLAIN = "ciphertext_only_unpaired_plain"
     CIPHERTEXT_ONLY_OWN_KEYS = "ciphertext_only_own_keys"
     KNOWN_PLAINTEXT = "known_plaintext"
+    CHOSEN_PLAINTEXT = "chosen_plaintext"
     KNOWN_KEY = "known_key"
 
     @property
@@ -101,6 +102,7 @@ _ACCESS = {
     ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN: Access(victim_ciphertexts=True, public_images=True),
     ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS: Access(public_images=True, own_keys=True),
     ThreatModel.KNOWN_PLAINTEXT: Access(victim_ciphertexts=True, victim_plaintexts=True, public_images=True),
+    ThreatModel.CHOSEN_PLAINTEXT: Access(encryption_oracle=True),
     ThreatModel.KNOWN_KEY: Access(victim_key=True),
 }
 _DESCRIPTIONS = {
@@ -111,8 +113,13 @@ _DESCRIPTIONS = {
     ),
     ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS: "the attacker's own plain images, encrypted with keys it draws itself",
     ThreatModel.KNOWN_PLAINTEXT: "victim-key ciphertexts paired with their plain images (known-plaintext)",
+    ThreatModel.CHOSEN_PLAINTEXT: "the attacker obtains encryptions of images it chose, under the victim's key (chosen-plaintext)",
     ThreatModel.KNOWN_KEY: "the victim's key (not an attack: an upper bound for testing the pipeline)",
 }
+
+
+class NotApplicableError(InputError):
+    """An attack asked to attack a scheme it has no method for (see :meth:`Attack.applicable`)."""
 
 
 class ThreatModelError(PPBenchError, AttributeError):
@@ -130,6 +137,7 @@ VIEW_FIELDS: dict[str, str] = {
     "new_scheme": "own_keys",
     "victim_plaintexts": "victim_plaintexts",
     "victim_scheme": "victim_key",
+    "encryption_oracle": "encryption_oracle",
 }
 
 
@@ -140,7 +148,8 @@ class AttackerView:
     and its public parameters) and ``generator`` (a seeded ``torch.Generator`` for the attacker's own
     randomness). Granted by the threat model (see :data:`VIEW_FIELDS`): ``victim_ciphertexts`` and
     ``public_images`` / ``victim_plaintexts`` (uint8 N x 3 x H x W), ``new_scheme()`` (a scheme under a
-    key freshly drawn by the attacker), ``victim_scheme``. Anything else is absent.
+    key freshly drawn by the attacker), ``victim_scheme``, ``encryption_oracle`` (an
+    :class:`~ppbench.attacks.oracle.EncryptionOracle`). Anything else is absent.
     """
 
     __slots__ = ("threat_model", "scheme_name", "image_size", "block_size", "generator", "_data")
@@ -269,6 +278,10 @@ def build_view(
         data["new_scheme"] = lambda: keys.new_scheme(name, size, block)
     if access.victim_key:
         data["victim_scheme"] = scheme
+    if access.encryption_oracle:
+        from .oracle import EncryptionOracle
+
+        data["encryption_oracle"] = EncryptionOracle(encrypt_victim or scheme.encrypt, size)
     return AttackerView(tm, scheme_name=name, image_size=size, block_size=block, generator=generator, **data)
 
 
@@ -322,8 +335,12 @@ class Attack(abc.ABC):
         device: torch.device | str | None = None,
         **overrides: Any,
     ) -> None:
-        if not self.info.supports(scheme_name):
-            raise InputError(f"attack {self.info.name!r} has no method for scheme {scheme_name!r}; it supports: {', '.join(self.info.schemes)}")
+        from ppbench.schemes import scheme_info
+
+        reason = type(self).applicable(scheme_info(scheme_name))
+        if reason is not None:
+            raise NotApplicableError(f"attack {self.info.name!r} does not apply to scheme {scheme_name!r}: {reason}; "
+                                     "pick another attack (ppbench list attacks)")
         if profile not in self.default_configs:
             raise InputError(f"unknown profile {profile!r} for attack {self.info.name!r}; known: {', '.join(self.default_configs)}")
         self.scheme_name = scheme_name
@@ -337,6 +354,17 @@ class Attack(abc.ABC):
         self.fitted = not self.info.trainable
         self.build()
         self.to(self.device)
+
+    @classmethod
+    def applicable(cls, scheme: Any) -> str | None:
+        """Why this attack cannot attack ``scheme`` (a :class:`~ppbench.schemes.SchemeInfo`), or None if it can.
+
+        The default: every scheme listed in ``info.schemes`` (all when empty). Attacks that rely on a scheme's
+        structure (e.g. per-scheme key solvers) override it; the evaluator then records the attack as
+        ``{"status": "not_applicable", "reason": ...}`` instead of running it."""
+        if not cls.info.supports(scheme.name):
+            return f"it has a method only for {', '.join(cls.info.schemes)}"
+        return None
 
     # -- configuration --------------------------------------------------------------------------------
     def resolve_config(self, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -469,21 +497,22 @@ class Attack(abc.ABC):
         return self
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the checkpoint atomically (networks' state dicts, config, geometry)."""
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        atomic_write_bytes(path, buffer.getvalue())
-        return Path(path)
+        """Write the checkpoint atomically (networks' state dicts, config, geometry) with its SHA-256."""
+        from ppbench.checked_file import save_checked
+
+        return save_checked(self.state_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: torch.device | str | None = None) -> "Attack":
         """Rebuild an attack from a checkpoint written by :meth:`save` (any registered attack)."""
-        try:
-            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        from ppbench.checked_file import load_checked
+
+        try:  # CheckpointError for a changed (SHA-256), truncated or unreadable file
+            state = load_checked(Path(path), "delete it and train the attack again")
         except FileNotFoundError:
             raise CheckpointError(f"attack checkpoint {path} not found") from None
-        except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-            raise CheckpointError(f"cannot read attack checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise CheckpointError(f"cannot read attack checkpoint {path}: {exc.strerror or exc}") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a ppbench attack checkpoint")
         attack = create_attack(
@@ -544,6 +573,11 @@ def list_attacks(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> lis
 
 def attack_info(name: str) -> AttackInfo:
     return ATTACKS.get(name).info
+
+
+def attack_class(name: str) -> type[Attack]:
+    """The registered class of attack ``name`` (for its classmethods, e.g. :meth:`Attack.applicable`)."""
+    return ATTACKS.get(name)
 
 
 def create_attack(

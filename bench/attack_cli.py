@@ -7,8 +7,9 @@ checkpoint (``--train-from RUN_DIR`` reads ``RUN_DIR/attacks/<attack>.pt``) or i
 half, the attacker's own plain images the second half). An attack that needs victim-key ciphertexts
 of the victim's training images (``gan``) gets them from ``--train-ciphertexts`` (the same dataset
 encrypted by the victim, array ``x_train``) or, to simulate the cloud, by encrypting them with
-``--key``; the key itself never reaches the attack. ``--key-free`` refuses ``--key`` altogether, so
-the command provably runs without the victim's key.
+``--key``; the key itself never reaches the attack. A chosen-plaintext attack (``cpa_generic``) gets an
+encryption oracle under ``--key`` (ciphertexts of the images it chooses, counted; no dataset needed).
+``--key-free`` refuses ``--key`` altogether, so the command provably runs without the victim's key.
 
 Output: ``--out FILE.npz`` with ``restored`` (uint8 N x H x W x 3); with ``--plain FILE`` (the plain
 images, same array name) also the per-image ``ssim`` and ``psnr`` and a printed summary.
@@ -33,10 +34,11 @@ log = logging.getLogger("ppbench.attack_cli")
 EXAMPLES = """\
   ppbench encrypt --scheme pe --key pe.json cifar.npz cifar_pe.npz
   ppbench attack --scheme pe --attack fr_adv --ciphertexts cifar_pe.npz --plain cifar.npz --key-free
-  ppbench attack --scheme le --attack gan --ciphertexts cifar_le.npz --train-from results/RUN_ID
+  ppbench attack --scheme le --attack gan --ciphertexts cifar_le.npz --train-from runs/RUN_ID
   ppbench attack --scheme le --attack itn --ciphertexts cifar_le.npz --dataset sample --profile cpu --key-free
   ppbench attack --scheme le --attack gan --ciphertexts cifar_le.npz --dataset sample \\
-      --train-ciphertexts sample_le.npz --key-free --save-attack gan_le.pt"""
+      --train-ciphertexts sample_le.npz --key-free --save-attack gan_le.pt
+  ppbench attack --scheme pe --attack cpa_generic --ciphertexts cifar_pe.npz --key pe.json --plain cifar.npz"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +101,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         attack = create_attack(info.name, scheme_name=scheme_name, image_size=size, block_size=block,
                                profile=args.profile, device=args.device, **({"epochs": args.epochs} if info.trainable else {}))
         if info.trainable:
-            if args.dataset is None:
+            access = info.threat_model.access
+            if args.dataset is None and (access.public_images or access.victim_ciphertexts):
                 raise InputError(f"attack {info.name!r} needs training: pass --train-from RUN_DIR or --dataset sample")
             attack.fit(_cli_view(attack, args, size))
             if args.save_attack:
@@ -133,10 +136,21 @@ def _cli_view(attack: Any, args: argparse.Namespace, size: int):
     access = attack.threat_model.access
     if access.victim_plaintexts or access.victim_key:
         raise InputError(f"the CLI does not hand victim plaintexts or keys to attacks ({attack.threat_model.value})")
-    train = nhwc_to_nchw(_image_array(_load_npz(_dataset_path(args.dataset)), "x_train", Path(args.dataset)))
-    split = split_training(train.shape[0], args.attacker_data)
     generator = torch.Generator().manual_seed(int(args.seed))
     data: dict[str, Any] = {}
+    if access.encryption_oracle:  # chosen-plaintext: the victim's encryption, simulated with --key, never the key
+        if args.key is None:
+            raise InputError(f"{attack.info.name} queries the victim's encryption: pass --key KEY to simulate its "
+                             "encryption oracle (the attack gets ciphertexts of its chosen images, never the key)")
+        from ppbench.attacks.oracle import EncryptionOracle
+        from ppbench.schemes import create_scheme
+
+        data["encryption_oracle"] = EncryptionOracle(create_scheme(args.scheme, key=args.key, block_size=args.block_size).encrypt, size)
+    if not (access.public_images or access.victim_ciphertexts or access.own_keys):
+        return AttackerView(attack.threat_model, scheme_name=attack.scheme_name, image_size=size,
+                            block_size=attack.block_size, generator=generator, **data)
+    train = nhwc_to_nchw(_image_array(_load_npz(_dataset_path(args.dataset)), "x_train", Path(args.dataset)))
+    split = split_training(train.shape[0], args.attacker_data)
     if access.public_images:
         data["public_images"] = resize_batches(train[slice(*split["attacker_train"])], size)
     if access.victim_ciphertexts:

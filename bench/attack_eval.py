@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -49,6 +48,7 @@ from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from .curve import CURVE_ATTACKS
 from .errors import CheckpointError, InputError, PPBenchError
 from .keys import SECRET_BYTES
+from .seeds import derive_seed as _derive_seed
 from .metrics import psnr, ssim, ssim_readings, summarize
 from .transforms import nchw_to_nhwc, resize_uint8
 
@@ -62,6 +62,8 @@ curve``; after JPEG the key cannot undo the compression either)."""
 RUN_CURVE_NS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 """n of the key-recovery curve inside a run (ELE needs hundreds of ciphertexts, the others a handful)."""
 GRID_IMAGES = 8
+NOT_APPLICABLE = "not_applicable"
+"""``status`` of an attack entry whose attack has no method for the scheme (no numbers; reports show n/a)."""
 ATTACKER_DATA_MODES = ("disjoint", "overlap")
 _RESIZE_BATCH = 256
 
@@ -87,7 +89,7 @@ def evaluate_attacks(
     data-set order. Returns ``{"attacks": {name: entry}, "baselines": {"ciphertext": ...,
     "wrong_key": ...}, "attacker_data": {...}}`` with entries as in docs/records.md.
     """
-    from ppbench.attacks import KeySource, build_view, create_attack
+    from ppbench.attacks import KeySource, attack_class, build_view, create_attack
     from ppbench.schemes import create_scheme
 
     names = resolve_attack_names(attack_names, scheme_name=scheme.info.name)
@@ -134,6 +136,11 @@ def evaluate_attacks(
                    "n_train_given": int(train_images.shape[0])}
     entries: dict[str, Any] = {}
     for attack_name in names:
+        reason = attack_class(attack_name).applicable(scheme.info)
+        if reason is not None:  # e.g. a per-scheme key solver against a plugin scheme: say so, do not crash
+            entries[attack_name] = not_applicable_entry(attack_name, reason)
+            log.info("%s vs %s: not applicable (%s)", attack_name, name, reason)
+            continue
         attack_seed = derive_seed(seed, attack_name)
         with _forked_rng(device):
             torch.manual_seed(attack_seed)
@@ -165,6 +172,11 @@ def evaluate_attacks(
         entry["ssim_mean_inverted"] = float(inverted_ssim.mean())  # a restored negative reveals the image too
         entry["ssim_mean_mirrored"] = float(mirrored_ssim.mean())  # so does a left-right mirror (EtC's symmetry)
         entry.update(curve)
+        if hasattr(attack, "record_fields"):  # the generic attacks: in_family, ambiguous_bits, chosen_images
+            extra = attack.record_fields()
+            best = max(entry["ssim_mean"], entry["ssim_mean_inverted"], entry["ssim_mean_mirrored"])
+            extra["broken"] = bool(extra.get("in_family", True)) and best >= break_ssim  # outside F: never claimed
+            entry.update(extra)
         entries[attack_name] = {
             **entry,
             "threat_model": attack.threat_model.value,
@@ -204,6 +216,15 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
     }
 
 
+def not_applicable_entry(attack_name: str, reason: str) -> dict[str, Any]:
+    """The record's entry for an attack that has no method for the scheme (:meth:`Attack.applicable`):
+    ``status`` ``"not_applicable"`` and the reason, no numbers (reports show "n/a")."""
+    from ppbench.attacks import attack_info
+
+    info = attack_info(attack_name)
+    return {"status": NOT_APPLICABLE, "reason": reason, "threat_model": info.threat_model.value, "version": info.version}
+
+
 def curve_ns(n_victim: int) -> list[int]:
     """The n of a run's key-recovery curve: :data:`RUN_CURVE_NS` up to the victim images available."""
     return [n for n in RUN_CURVE_NS if n <= n_victim]
@@ -215,6 +236,9 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
     attack rather than report a record that cannot answer the report's questions."""
     from ppbench.attacks import attack_info
 
+    if entry.get("status") == NOT_APPLICABLE:  # nothing to refresh unless the attack changed since
+        version = attack_info(attack_name).version
+        return [] if entry.get("version") == version else [f"version {version} (recorded: {entry.get('version')})"]
     wanted = ["ssim_mean_inverted", "ssim_mean_mirrored"] + (
         ["ciphertexts_to_break", "break_ssim", "curve"] if attack_name in CURVE_ATTACKS else [])
     stale = [f for f in wanted if f not in entry]
@@ -295,7 +319,7 @@ def load_or_create_attacker_secret(attack_dir: Path) -> bytes:
 
 def derive_seed(seed: int, name: str) -> int:
     """A 63-bit seed for one attack, independent of the order attacks run in."""
-    return int.from_bytes(hashlib.sha256(f"ppbench/attack/{int(seed)}/{name}".encode()).digest()[:8], "little") >> 1
+    return _derive_seed(seed, name, scope="attack")
 
 
 def resize_batches(x: torch.Tensor, size: int, batch: int = _RESIZE_BATCH) -> torch.Tensor:
@@ -413,5 +437,5 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["evaluate_attacks", "resolve_attack_names", "split_training", "derive_seed", "jpeg_roundtrip",
+__all__ = ["evaluate_attacks", "resolve_attack_names", "not_applicable_entry", "NOT_APPLICABLE", "split_training", "derive_seed", "jpeg_roundtrip",
            "resize_batches", "write_attack_files", "save_grid"]

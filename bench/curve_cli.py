@@ -12,7 +12,7 @@ EXAMPLES = """\
   ppbench curve --scheme proposed --attack pooled --out curves/proposed-224           # 224x224, block 16
   ppbench curve --scheme proposed --attack pooled --image-size 32 --block-size 4 --out curves/proposed-32
   ppbench curve --scheme le --attack kpa --n 1,2,5,10 --out curves/le-kpa
-  ppbench curve --scheme etc --attack pooled --dataset npz:cifar.npz --results results/ --out curves/etc"""
+  ppbench curve --scheme etc --attack pooled --dataset npz:cifar.npz --results runs/ --out curves/etc"""
 
 
 def _counts(text: str) -> list[int]:
@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "sweep the number of ciphertexts an attack holds under one fresh victim key; write curve.csv/json/png",
                    EXAMPLES)
     p.add_argument("--scheme", required=True, help="scheme to attack (see `ppbench list schemes`)")
-    p.add_argument("--attack", required=True, choices=["pooled", "kpa"], help="pooled: ciphertext-only; kpa: known-plaintext pairs")
+    p.add_argument("--attack", required=True, metavar="ATTACK",
+                   help="a key-recovery attack: pooled (ciphertext-only), kpa (known-plaintext pairs), kpa_generic (the same, knowing nothing of the scheme)")
     p.add_argument("--profile", help="take the data set, image and block size defaults from this profile")
     p.add_argument("--dataset", help="sample (default), cifar10, npz:PATH, folder:PATH; the test split is used")
     p.add_argument("--image-size", type=int, help="default: the scheme's paper setting (proposed: 224, others: 32)")

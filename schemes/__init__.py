@@ -22,6 +22,11 @@ from .base import (
 # Import every family so the registry is complete on import (timm's lesson: no "unknown model").
 from . import etc, pixel, plain, proposed, tanaka  # noqa: E402,F401
 
+# Third-party schemes (docs/plugins.md): loaded the first time the registry is listed or misses a name.
+from ppbench.plugins import register_group as _register_group  # noqa: E402
+
+_register_group("ppbench.schemes", registry=SCHEMES, base=Scheme, register=register_scheme)
+
 __all__ = [
     "SCHEMES",
     "Scheme",

@@ -253,7 +253,7 @@ class TestThreatModel:
     def test_parse_normalises_names_and_rejects_unknown_ones(self):
         assert ThreatModel.parse("Ciphertext_Only") is ThreatModel.CIPHERTEXT_ONLY
         with pytest.raises(InputError, match="known"):
-            ThreatModel.parse("chosen_plaintext")
+            ThreatModel.parse("adaptive_chosen_ciphertext")
 
     def test_access_is_frozen(self):
         with pytest.raises(dataclasses.FrozenInstanceError):
