@@ -53,7 +53,6 @@ through a sweep: each run keeps its fresh key in its own folder (``key.json``, m
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import logging
@@ -737,13 +736,11 @@ def _job_log(job: Any) -> str:
 
 
 def render_report(results: Path, out: Path, *, echo: Any = print) -> int:
-    """``ppbench report --results RESULTS --out OUT`` in this process (prints where Table I and Fig. 4 are)."""
-    from .reports.cli import cmd_report
-    from .reports.security import DEFAULT_SSIM_THRESHOLD
+    """Render the report of ``results`` into ``out`` (:func:`ppbench.reports.render`); ``echo`` where it went."""
+    from .reports import render
 
-    args = argparse.Namespace(results=Path(results), out=Path(out), check=None, ssim_threshold=DEFAULT_SSIM_THRESHOLD,
-                              fig4_index=0, profile=None, dataset=None)
-    return int(cmd_report(args) or 0)
+    echo("\n".join(render(results, out).lines()))
+    return 0
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -10,5 +10,10 @@ the training code, so ``ppbench report`` runs in seconds on any machine.
 - ``fig4``: Fig. 4 (png, pdf), plain / encrypted / restored by each attack, SSIM under each.
 - ``page``: ``report.md``, which links both and states what they were made from.
 - ``check``: ``ppbench report --check THRESHOLDS``, the regression gate CI runs.
-- ``cli``: the ``ppbench report`` subcommand.
+- ``render``: :func:`render` (``render(results, out)``), all of the above in one call, as ``ppbench report``
+  and a finished sweep use it (the command itself is :mod:`ppbench.cli.report`).
 """
+
+from .render import Rendered, ReportError, render
+
+__all__ = ["Rendered", "ReportError", "render"]

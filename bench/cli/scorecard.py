@@ -7,7 +7,7 @@ run`` does (:func:`ppbench.runner.resolve_config`, the profile's defaults plus t
 attack (:func:`ppbench.runner.run`: the runner's own resume, so an interrupted card continues where it
 stopped and a finished one costs nothing), then renders the card from exactly those two records.
 ``--no-run`` never runs: it renders what is there and refuses, with the command to run, when the
-scheme's own record is missing. Registered in ``ppbench.cli._EXTRA_COMMANDS``.
+scheme's own record is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .errors import PPBenchError
+from ..errors import PPBenchError
+from ._common import add_command, ssim_threshold
 
 EXAMPLES = """\
 examples:
@@ -31,17 +32,11 @@ The runs go to RESULTS/<run_id>/ exactly as `ppbench run` would put them, so `pp
 """
 
 
-def _ssim_threshold(text: str) -> float:
-    from .reports.cli import ssim_threshold
-
-    return ssim_threshold(text)
-
-
 def _load_plugins(modules: list[str] | None) -> None:
     if not modules:
         return
     try:
-        from .plugins import load_plugins
+        from ..plugins import load_plugins
     except ImportError:  # pragma: no cover - an installation without plugin support
         raise PPBenchError("--plugin needs ppbench.plugins, which this installation lacks; upgrade ppbench or "
                            "register the scheme in ppbench itself") from None
@@ -50,9 +45,9 @@ def _load_plugins(modules: list[str] | None) -> None:
 
 def plan_runs(args: argparse.Namespace) -> list[Any]:
     """The run configs the card reads: the scheme's (with its attacks), then plain's on the same network."""
-    from .attack_eval import resolve_attack_names
-    from .runner import resolve_config
-    from .schemes import scheme_info
+    from ..attack_eval import resolve_attack_names
+    from ..runner import resolve_config
+    from ..schemes import scheme_info
 
     scheme = scheme_info(args.scheme).name
     common = {"profile": args.profile, "dataset": args.dataset, "seed": args.seed, "n_train": args.n_train,
@@ -67,8 +62,8 @@ def plan_runs(args: argparse.Namespace) -> list[Any]:
 
 def why_run(config: Any) -> str | None:
     """Why ``config`` must run before the card can be drawn (no record, incomplete, attacks missing), or None."""
-    from .reports.load import RESULT_FILE, load_results
-    from .runner import missing_attacks, run_dir_for
+    from ..reports.load import RESULT_FILE, load_results
+    from ..runner import missing_attacks, run_dir_for
 
     folder = run_dir_for(config)
     if not (folder / RESULT_FILE).is_file():
@@ -82,8 +77,8 @@ def why_run(config: Any) -> str | None:
 
 def _records(configs: list[Any], results: Path) -> Any:
     """The complete records of ``configs``' run folders, read by :func:`load_results`, as one RecordSet."""
-    from .reports.load import RESULT_FILE, Notes, RecordSet, load_results
-    from .runner import run_dir_for
+    from ..reports.load import RESULT_FILE, Notes, RecordSet, load_results
+    from ..runner import run_dir_for
 
     runs, notes = [], Notes()
     for config in configs:
@@ -121,9 +116,9 @@ def scorecard_command(args: argparse.Namespace) -> str:
 def cmd_scorecard(args: argparse.Namespace) -> int:
     """Run what the card lacks (unless --no-run), render it, print where it went."""
     _load_plugins(args.scorecard_plugins)
-    from .attacks import ThreatModel
-    from .reports.scorecard import build_scorecard, write_scorecard
-    from .runner import run, run_dir_for
+    from ..attacks import ThreatModel
+    from ..reports.scorecard import build_scorecard, write_scorecard
+    from ..runner import run, run_dir_for
 
     configs = plan_runs(args)
     for config in configs:
@@ -160,13 +155,11 @@ def _positive(text: str) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ppbench scorecard`` to the ppbench command line."""
-    from .reports.security import DEFAULT_SSIM_THRESHOLD
+    from ..reports.security import DEFAULT_SSIM_THRESHOLD
 
     text = ("one page for one scheme (Markdown + self-contained HTML): accuracy beside plain, every attack's SSIM, "
             "threat model and cost, key space, verdict and rule, restored images; runs what is missing first")
-    p = subparsers.add_parser("scorecard", help=text, description=text, epilog=EXAMPLES,
-                              formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32))
-    p.set_defaults(handler=cmd_scorecard)
+    p = add_command(subparsers, "scorecard", cmd_scorecard, text, epilog=EXAMPLES)
     p.add_argument("--scheme", required=True, help="the scheme to score (ppbench list schemes)")
     p.add_argument("--plugin", dest="scorecard_plugins", action="append", metavar="MODULE",
                    help="load a plugin module or .py file first (repeatable; same as ppbench --plugin)")
@@ -185,7 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="where to write <scheme>.md, <scheme>.html and the figures (default: scorecard)")
     p.add_argument("--no-run", action="store_true",
                    help="never run: render from the records there are; fail if the scheme's run has no record")
-    p.add_argument("--ssim-threshold", type=_ssim_threshold, default=DEFAULT_SSIM_THRESHOLD, metavar="T",
+    p.add_argument("--ssim-threshold", type=ssim_threshold, default=DEFAULT_SSIM_THRESHOLD, metavar="T",
                    help=f"secure when the strongest attack's mean SSIM is below T (default {DEFAULT_SSIM_THRESHOLD})")
     p.add_argument("--strip-images", type=_positive, default=4, metavar="K",
                    help="test images (rows) in the strip of restored images (default 4; runs keep 8)")

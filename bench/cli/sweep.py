@@ -1,4 +1,4 @@
-"""``ppbench sweep``: the argparse front end of :mod:`ppbench.sweep` (registered by ``ppbench.cli``).
+"""``ppbench sweep``: the argparse front end of :mod:`ppbench.sweep`.
 
 Only the arguments live here; submitit and the runner are imported when the command runs, so
 ``ppbench --help`` stays instant.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from ._common import add_command
 
 EXAMPLES = """\
 examples:
@@ -31,9 +33,9 @@ their checkpoints; preempted or timed-out slurm jobs are requeued and resume the
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, print it, launch what is missing, then render the report."""
-    from .errors import InputError, PPBenchError
-    from .paths import check_folder_path, make_folder
-    from .sweep import Resources, launch, load_sweep, parse_assignment, plan_sweep, render_report, slurm_script
+    from ..errors import InputError, PPBenchError
+    from ..paths import check_folder_path, make_folder
+    from ..sweep import Resources, launch, load_sweep, parse_assignment, plan_sweep, render_report, slurm_script
 
     overrides = dict(parse_assignment(text) for text in args.set or [])
     for name in ("dataset", "device"):
@@ -88,8 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ppbench sweep`` to the CLI."""
     description = ("expand a grid of runs from a TOML file, skip the complete ones, launch the rest through "
                    "submitit (local processes, slurm, or in-process), then render the report")
-    p = subparsers.add_parser("sweep", help=description, description=description, epilog=EXAMPLES,
-                              formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32))
+    p = add_command(subparsers, "sweep", cmd_sweep, description, epilog=EXAMPLES)
     p.add_argument("config", type=Path, metavar="CONFIG.toml", help="the sweep file (e.g. sweeps/table1-cpu.toml)")
     g = p.add_argument_group("what and where")
     g.add_argument("--executor", choices=["local", "slurm", "debug"], default="local",
@@ -117,4 +118,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--qos", help="slurm quality of service")
     r.add_argument("--constraint", help="slurm node constraint (e.g. h100)")
     r.add_argument("--setup", action="append", metavar="CMD", help="shell line run before each job (repeatable)")
-    p.set_defaults(handler=cmd_sweep)

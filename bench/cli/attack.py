@@ -18,18 +18,17 @@ images, same array name) also the per-image ``ssim`` and ``psnr`` and a printed 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from ..errors import CheckpointError, DataError, InputError, OutputExistsError
+from ._common import add_command, add_details
 
-from .atomic import atomic_write_bytes
-from .errors import CheckpointError, DataError, InputError, OutputExistsError
+if TYPE_CHECKING:
+    import numpy as np
 
-log = logging.getLogger("ppbench.attack_cli")
+log = logging.getLogger("ppbench.cli.attack")
 
 EXAMPLES = """\
   ppbench encrypt --scheme pe --key pe.json cifar.npz cifar_pe.npz
@@ -42,13 +41,10 @@ EXAMPLES = """\
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``attack`` subcommand (``fn(subparsers)`` as ``ppbench.cli._EXTRA_COMMANDS`` expects)."""
+    """Add the ``attack`` subcommand."""
     summary = "restore plain images from ciphertexts with a registered attack (see `ppbench list attacks`)"
-    p = subparsers.add_parser(
-        "attack", help=summary, description=f"{summary}\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\nexamples:\n{EXAMPLES}",
-        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32),
-    )
-    p.set_defaults(handler=cmd_attack)
+    p = add_command(subparsers, "attack", cmd_attack, summary, EXAMPLES)
+    add_details(p, __doc__.split(chr(10), 2)[2].strip())
     p.add_argument("--scheme", required=True, help="the scheme that made the ciphertexts")
     p.add_argument("--attack", required=True, help="attack name (ppbench list attacks)")
     p.add_argument("--ciphertexts", required=True, type=Path, metavar="FILE", help=".npz of uint8 N x H x W x 3 ciphertexts")
@@ -72,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
+    """Restore the ciphertexts with the attack (loaded, or trained now under its threat model); write the .npz."""
+    import io
+
+    import numpy as np
+
+    from ppbench.atomic import atomic_write_bytes
     from ppbench.attacks import Attack, attack_info, create_attack
     from ppbench.metrics import psnr, ssim, summarize
     from ppbench.schemes import scheme_info
@@ -198,7 +200,7 @@ def _block_size(args: argparse.Namespace, scheme_name: str) -> int | None:
 
 def _dataset_path(name: str) -> Path:
     if name == "sample":
-        return Path(__file__).resolve().parent / "sample" / "cifar10-sample.npz"
+        return Path(__file__).resolve().parent.parent / "sample" / "cifar10-sample.npz"
     path = Path(name)
     if path.suffix.lower() != ".npz":
         raise DataError(f"--dataset must be 'sample' or an .npz file with x_train, got {name!r}")
@@ -206,6 +208,10 @@ def _dataset_path(name: str) -> Path:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    import zipfile
+
+    import numpy as np
+
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
@@ -228,7 +234,7 @@ def _image_array(arrays: dict[str, np.ndarray], name: str, path: Path) -> np.nda
     if name not in arrays:
         raise InputError(f"{path} has no array {name!r} (arrays: {', '.join(arrays)})")
     a = arrays[name]
-    if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] != 3:
+    if a.dtype.name != "uint8" or a.ndim != 4 or a.shape[-1] != 3:
         raise InputError(f"array {name!r} in {path} must be uint8 N x H x W x 3, got {a.dtype} {a.shape}")
     return a
 

@@ -1,4 +1,4 @@
-"""``ppbench run``: the argparse front end of :mod:`ppbench.runner` (registered by ``ppbench.cli``).
+"""``ppbench run``: the argparse front end of :mod:`ppbench.runner`.
 
 Every option defaults to None, meaning "the profile's value", so the profile stays the one place where
 defaults live (:mod:`ppbench.profiles`).
@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from ._common import add_command
 
 EXAMPLES = """\
 examples:
@@ -106,7 +108,7 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Resolve the config, run it, print one summary line."""
-    from .runner import resolve_config, run, run_dir_for
+    from ..runner import resolve_config, run, run_dir_for
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "verbose", "dry_run")}
     for name in ("key", "weights", "results", "data_root"):
@@ -132,10 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``ppbench run`` to the CLI."""
     description = "train a classifier on encrypted images (and attack them); write RESULTS/<run_id>/result.json"
-    p = subparsers.add_parser("run", help=description, description=description, epilog=EXAMPLES,
-                              formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32))
+    p = add_command(subparsers, "run", cmd_run, description, epilog=EXAMPLES)
     _add_what(p)
     _add_training(p)
     _add_attacks(p)
     _add_execution(p)
-    p.set_defaults(handler=cmd_run)

@@ -1,12 +1,14 @@
 """``ppbench curve``: mean SSIM on unseen ciphertexts against the number of ciphertexts an attack holds.
 
-Registered into :mod:`ppbench.cli` through ``_EXTRA_COMMANDS``; the work is :mod:`ppbench.curve`.
+The work is :mod:`ppbench.curve`; this module declares the arguments and prints the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ._common import add_command
 
 EXAMPLES = """\
   ppbench curve --scheme proposed --attack pooled --out curves/proposed-224           # 224x224, block 16
@@ -16,6 +18,7 @@ EXAMPLES = """\
 
 
 def _counts(text: str) -> list[int]:
+    """``--n 1,2,5``: positive integers (argparse prints the error and exits 2 otherwise)."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -26,7 +29,8 @@ def _counts(text: str) -> list[int]:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    from .curve import ciphertexts_to_break, curve, resolve_config, smallest_exact_n
+    """Run the curve, print one line per count and the break points, say where the files went."""
+    from ..curve import ciphertexts_to_break, curve, resolve_config, smallest_exact_n
 
     config = resolve_config(
         args.scheme, args.attack, dataset=args.dataset, image_size=args.image_size, block_size=args.block_size,
@@ -45,11 +49,9 @@ def cmd_curve(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``curve`` subcommand to ``ppbench``'s subparsers."""
-    from .cli import _subparser
-
-    p = _subparser(subparsers, "curve", cmd_curve,
-                   "sweep the number of ciphertexts an attack holds under one fresh victim key; write curve.csv/json/png",
-                   EXAMPLES)
+    p = add_command(subparsers, "curve", cmd_curve,
+                    "sweep the number of ciphertexts an attack holds under one fresh victim key; write curve.csv/json/png",
+                    EXAMPLES)
     p.add_argument("--scheme", required=True, help="scheme to attack (see `ppbench list schemes`)")
     p.add_argument("--attack", required=True, metavar="ATTACK",
                    help="a key-recovery attack: pooled (ciphertext-only), kpa (known-plaintext pairs), kpa_generic (the same, knowing nothing of the scheme)")
