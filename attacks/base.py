@@ -299,6 +299,7 @@ class AttackInfo:
     trainable: bool
     notes: str = ""
     schemes: tuple[str, ...] = ()  # the schemes it can attack; empty: every scheme
+    generic: bool = False  # knows nothing of a scheme beyond its threat model (family F): judges plugins too
 
     def supports(self, scheme_name: str) -> bool:
         return not self.schemes or scheme_name in self.schemes

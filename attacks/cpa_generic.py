@@ -66,6 +66,7 @@ class CPAGeneric(BitMapAttack):
         url="https://doi.org/10.1016/j.image.2008.01.003",
         threat_model=ThreatModel.CHOSEN_PLAINTEXT,
         version=1,
+        generic=True,
         trainable=True,
         notes=("knows nothing of the scheme; exact for every member of F; an oracle that fits no member of F is "
                "reported as in_family false, no break claimed; chosen_images: the oracle queries used"),

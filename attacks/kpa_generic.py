@@ -303,6 +303,7 @@ class KPAGeneric(BitMapAttack):
         url="https://doi.org/10.1016/j.image.2008.01.003",
         threat_model=ThreatModel.KNOWN_PLAINTEXT,
         version=1,
+        generic=True,
         trainable=True,
         notes=("knows nothing of the scheme; exact where the pairs determine the map (recovery.ambiguous counts the "
                "bits they leave open); pairs that fit no member of F are reported as in_family false, no break claimed"),

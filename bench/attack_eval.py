@@ -183,6 +183,7 @@ def evaluate_attacks(
             "train_seconds": round(attack.train_seconds, 3),
             "config": _jsonable(config),
             "version": attack.info.version,
+            **({"generic": True} if attack.info.generic else {}),  # absent: scheme-specific, as every older record
             "ssim_preset": SSIM_PRESET,
             "files": files,
         }

@@ -223,7 +223,9 @@ class RecordSet:
         ``ssim_best`` / ``reading``: the best of the attack's SSIM readings (:data:`READINGS`) in this record
         and its suffix. ``ciphertexts_to_break``: NaN where the entry has no curve, ``inf`` where its curve
         never reached the break level (``curve_max_n``: the largest n it tried). ``status``: ``ok``, or
-        ``not_applicable`` for an attack that has no method for the scheme (no numbers; ``reason`` says why)."""
+        ``not_applicable`` for an attack that has no method for the scheme (no numbers; ``reason`` says why).
+        ``generic``: the attack knows nothing of the scheme beyond its threat model (absent in older records:
+        False). ``chosen_images`` / ``broken``: what a chosen-plaintext attack asked for, and whether it broke."""
         rows = []
         for run in self.runs:
             for name, attack in run.attacks.items():
@@ -244,10 +246,13 @@ class RecordSet:
                     "curve_max_n": max((int(p["n"]) for p in curve), default=math.nan),
                     "ssim_best": best, "reading": reading,
                     "status": str(attack.get("status") or "ok"), "reason": attack.get("reason"),
+                    "generic": bool(attack.get("generic", False)),
+                    "chosen_images": _num(attack.get("chosen_images")) if "chosen_images" in attack else math.nan,
+                    "broken": attack.get("broken"),
                 })
         columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
-                   "curve_max_n", "ssim_best", "reading", "status", "reason"]
+                   "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

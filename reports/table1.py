@@ -28,7 +28,11 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
 - ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
   ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict. ``n/a (kpa)``
   when such attacks were recorded as not applicable to the scheme (no method for its structure, e.g. a
-  plugin scheme); every not-applicable attack also gets a note with its reason.
+  plugin scheme); every not-applicable attack also gets a note with its reason. After it: the pairs a
+  known-plaintext attack needed to break the scheme (the scheme-specific attacks' fewest, then the
+  generic ones', e.g. ``1 pair(s) to break (kpa); 17 pair(s) to break (kpa_generic)``), and the chosen
+  images a chosen-plaintext attack (``cpa_generic``) needed; the header says "Known/chosen-plaintext"
+  when there is one.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
   flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
   run cannot break anything.
@@ -36,7 +40,7 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   network patterns listed there; a scheme the paper ran on one network only is matched whatever network
   ours used, and ``Paper network`` shows the difference.
 - ``Ciphertexts to break``: only when some record has ``metrics.attacks.<name>.ciphertexts_to_break``
-  for a ciphertext-only attack (``pooled``): the fewest victim ciphertexts after which the attack's
+  for a ciphertext-only attack (``pooled``; a generic one, ``pooled_generic``, beside it): the fewest victim ciphertexts after which the attack's
   mean SSIM on unseen ciphertexts (best reading) reaches 0.99 of the key holder's (0.99 on lossless
   ciphertexts; ``break_ssim`` in the record), over the scheme's attacks, with the attack's name. A
   known-plaintext attack's count (``kpa``: plain/cipher pairs) is shown in its own column instead.
@@ -144,6 +148,9 @@ class Table1Row:
     pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
     paper_attacks: tuple[Stat, str, bool | None] | None = None  # strongest of FR/GAN/ITN alone, and its verdict
     known_plaintext_na: tuple[str, ...] = ()  # attacks outside ciphertext-only recorded as not applicable
+    ciphertexts_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
+    pairs_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
+    chosen: tuple[float, str] | None = None  # chosen images a chosen-plaintext attack needed (inf: never broke)
 
     @property
     def has_record(self) -> bool:
@@ -211,14 +218,18 @@ def _attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[t
     return out
 
 
-def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], tuple[float, str, float]]:
+def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True,
+                 generic: bool | None = None) -> dict[tuple[str, str], tuple[float, str, float]]:
     """Per (scheme, profile): the fewest victim images any ciphertext-only attack (or, with
     ``ciphertext_only=False``, any other attack: plain/cipher pairs) needed, mean over records, the attack,
     and the largest n its curves tried. ``inf`` when some record's curve never broke the scheme: a mean
-    over only the seeds that broke would be optimistic."""
+    over only the seeds that broke would be optimistic. ``generic``: only generic (True) or only
+    scheme-specific (False) attacks; None: both."""
     out: dict[tuple[str, str], tuple[float, str, float]] = {}
     frame = attacks.dropna(subset=["ciphertexts_to_break"])
     frame = frame[frame["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
+    if generic is not None:
+        frame = frame[frame["generic"] == generic]
     for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
         value = float(group["ciphertexts_to_break"].mean())
         tried = float(group["curve_max_n"].max())
@@ -226,6 +237,24 @@ def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tu
         if best is None or value < best[0] or (value == best[0] == math.inf and tried > best[2]):
             out[(scheme, profile)] = (value, attack, tried)
     return out
+
+
+def _chosen(attacks: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
+    """Per (scheme, profile): the fewest chosen images a chosen-plaintext attack needed to break the scheme
+    (the most over records; ``inf`` when some record did not break it), and the attack."""
+    out: dict[tuple[str, str], tuple[float, str]] = {}
+    frame = attacks.dropna(subset=["chosen_images"])
+    for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
+        value = float(group["chosen_images"].max()) if group["broken"].eq(True).all() else math.inf
+        best = out.get((scheme, profile))
+        if best is None or value < best[0]:
+            out[(scheme, profile)] = (value, attack)
+    return out
+
+
+def _counts_text(split: tuple[tuple[float, str, float] | None, ...], unit: str = "") -> str:
+    """The fewest images the scheme-specific attacks needed, and beside it what the generic ones needed."""
+    return "; ".join(_count_text(c).replace(" (", f"{unit} (", 1) for c in split if c is not None)
 
 
 def _count_text(count: tuple[float, str, float]) -> str:
@@ -255,6 +284,9 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     other_stats = _attack_stats(attacks, ciphertext_only=False)
     ciphertexts = _ciphertexts(attacks)
     pairs = _ciphertexts(attacks, ciphertext_only=False)
+    ciphertexts_split = [_ciphertexts(attacks, generic=g) for g in (False, True)]
+    pairs_split = [_ciphertexts(attacks, ciphertext_only=False, generic=g) for g in (False, True)]
+    chosen = _chosen(attacks)
     notes: list[str] = []
     na_frame = attacks[attacks["status"] == "not_applicable"]
     na_noted: set[tuple[str, str, str]] = set()
@@ -301,6 +333,9 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             notes.append(f"missing: no attack results for {scheme} (profile {profile}), so no security verdict")
         row.ciphertexts = ciphertexts.get((scheme, profile))
         row.pairs = pairs.get((scheme, profile))
+        row.ciphertexts_split = tuple(c.get((scheme, profile)) for c in ciphertexts_split)
+        row.pairs_split = tuple(c.get((scheme, profile)) for c in pairs_split)
+        row.chosen = chosen.get((scheme, profile))
         na = na_frame[(na_frame["scheme"] == scheme) & (na_frame["profile"] == profile)]
         for attack, reason in zip(na["attack"], na["reason"]):  # an attack with no method for the scheme: n/a
             if (scheme, profile, attack) not in na_noted:
@@ -353,7 +388,8 @@ def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
     plan += [("Strongest attack", "attack", None), ("SSIM", "ssim", None), ("Security", "security", None),
              ("Paper security", "paper_security", None), ("Paper's attacks only", "paper_attacks", None)]
     if table.show_known_plaintext:
-        plan.append(("Known-plaintext SSIM", "known_plaintext", None))
+        chosen = any(r.chosen for r in table.rows)
+        plan.append(("Known/chosen-plaintext SSIM" if chosen else "Known-plaintext SSIM", "known_plaintext", None))
     if table.show_ciphertexts:
         plan.append(("Ciphertexts to break", "ciphertexts", None))
     return plan
@@ -388,7 +424,11 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
     if kind == "known_plaintext":
         if not row.known_plaintext:
             return f"n/a ({', '.join(row.known_plaintext_na)})" if row.known_plaintext_na else EMPTY
-        broken = f"; {_count_text(row.pairs).replace(' (', ' pair(s) to break (', 1)}" if row.pairs else ""
+        broken = f"; {_counts_text(row.pairs_split, ' pair(s) to break')}" if row.pairs else ""
+        if row.chosen:
+            value, attack = row.chosen
+            count = f"> {attack}'s queries" if math.isinf(value) else f"{value:g} chosen image(s)"
+            broken += f"; {count} ({attack})"
         return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
     if kind == "paper_attacks":
         if row.paper_attacks is None:
@@ -396,7 +436,7 @@ def _cell(row: Table1Row, kind: str, arg: Any) -> str:
         stat, name, secure = row.paper_attacks
         return f"{_symbol(secure, EMPTY)} {name} {stat.text(3)}"
     if kind == "ciphertexts":
-        return _count_text(row.ciphertexts) if row.ciphertexts else EMPTY
+        return _counts_text(row.ciphertexts_split) if row.ciphertexts else EMPTY
     raise ValueError(kind)
 
 
@@ -467,10 +507,14 @@ def render_csv(table: Table1) -> str:
             out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
             out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None
             out["known_plaintext_pairs_to_break"] = row.pairs[0] if row.pairs else None  # inf: not within the curve
+            out["known_plaintext_pairs_to_break_generic"] = row.pairs_split[1][0] if row.pairs_split[1] else None
+            out["chosen_images_to_break"] = row.chosen[0] if row.chosen else None
         if table.show_ciphertexts:
             out["ciphertexts_to_break"] = row.ciphertexts[0] if row.ciphertexts else None  # inf: not within the curve
             out["ciphertexts_to_break_attack"] = row.ciphertexts[1] if row.ciphertexts else None
             out["ciphertexts_tried_up_to"] = row.ciphertexts[2] if row.ciphertexts else None
+            out["ciphertexts_to_break_generic"] = row.ciphertexts_split[1][0] if row.ciphertexts_split[1] else None
+            out["ciphertexts_to_break_generic_attack"] = row.ciphertexts_split[1][1] if row.ciphertexts_split[1] else None
         records.append(out)
     frame = pd.DataFrame(records)
     for column in frame.columns:

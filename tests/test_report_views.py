@@ -172,3 +172,22 @@ class TestCurvesWithTwentySeries:
         finally:
             plt.close(fig)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_table1_shows_generic_key_recovery_beside_the_specific_one(tmp_path):
+    """A real run with kpa, kpa_generic and cpa_generic: Table I names each one's pairs or chosen images."""
+    results = tmp_path / "runs"
+    assert main(["run", "--profile", "smoke", "--scheme", "pe", "--network", "none", "--attack", "kpa", "kpa_generic",
+                 "cpa_generic", "--n-train", "64", "--n-test", "32", "--dataset", "sample", "--results", str(results),
+                 "--no-progress"]) == 0
+    table = build_table1(load_results(results))
+    markdown = render_markdown(table, [])
+    assert "| Known/chosen-plaintext SSIM |" in markdown
+    cell = md_row(markdown, "| pe | none")
+    assert "pair(s) to break (kpa);" in cell
+    assert "pair(s) to break (kpa_generic)" in cell
+    assert "18 chosen image(s) (cpa_generic)" in cell  # 1 + ceil(log2(24 * 32 * 32)) + 2 verification images
+    (row,) = [r for r in table.rows if r.scheme == "pe" and r.network == "none"]
+    specific, generic = row.pairs_split
+    assert specific[1] == "kpa" and generic[1] == "kpa_generic" and generic[0] > specific[0]
