@@ -353,6 +353,7 @@ def fake_attacks(monkeypatch):
 
     module = types.ModuleType("ppbench.attack_eval")
     module.evaluate_attacks = evaluate_attacks
+    module.stale_fields = lambda name, entry: []  # every recorded entry is current
     monkeypatch.setitem(sys.modules, "ppbench.attack_eval", module)
     return calls
 
