@@ -35,7 +35,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the sweep, print it, launch what is missing, then render the report."""
     from ..errors import InputError, PPBenchError
     from ..paths import check_folder_path, make_folder
-    from ..sweep import Resources, launch, load_sweep, parse_assignment, plan_sweep, render_report, slurm_script
+    from ..sweeps.launch import launch, render_report
+    from ..sweeps.plan import plan_sweep
+    from ..sweeps.slurm import Resources, slurm_script
+    from ..sweeps.spec import load_sweep, parse_assignment
 
     overrides = dict(parse_assignment(text) for text in args.set or [])
     for name in ("dataset", "device"):
