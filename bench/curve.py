@@ -48,7 +48,8 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .errors import InputError, OutputExistsError
+from .errors import CheckpointError, InputError, OutputExistsError
+from .records import AttackEntry, Metrics, RunRecord, SchemeEntry
 
 log = logging.getLogger("ppbench.curve")
 
@@ -280,19 +281,20 @@ def reference_ssims(results: str | Path, scheme: str, image_size: int | None = N
     found: dict[str, tuple[str, float]] = {}
     for path in sorted(Path(results).glob("*/result.json")):
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = RunRecord.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, CheckpointError):
             log.warning("curve: skipping unreadable record %s", path)
             continue
-        sch = record.get("scheme") or {}
-        if sch.get("name") != scheme or record.get("status", "complete") != "complete":
+        sch = record.scheme if isinstance(record.scheme, SchemeEntry) else SchemeEntry()
+        if sch.name != scheme or record.get("status", "complete") != "complete":
             continue
         size = sch.get("image_size")
         if image_size is not None and size is not None and int(size[0] if isinstance(size, list) else size) != image_size:
             continue
         stamp = str(record.get("finished_at") or "")
-        for name, metrics in ((record.get("metrics") or {}).get("attacks") or {}).items():
-            value = (metrics or {}).get("ssim_mean")
+        metrics = record.metrics if isinstance(record.metrics, Metrics) else Metrics()
+        for name, entry in (metrics.get("attacks") or {}).items():
+            value = entry.get("ssim_mean") if isinstance(entry, AttackEntry) else None
             if name in REFERENCE_ATTACKS and isinstance(value, (int, float)):
                 if name not in found or stamp >= found[name][0]:
                     found[name] = (stamp, float(value))

@@ -18,9 +18,13 @@ How one network is trained is a :class:`Recipe`, chosen by the network's family 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Mapping
 
+from .errors import PPBenchError
 from .registry import Registry
 
 __all__ = ["Recipe", "Profile", "PROFILES", "register_profile", "get_profile", "list_profiles", "PAPER_TABLE_I"]
@@ -202,13 +206,20 @@ register_profile(Profile(
 
 
 # -- the seed paper's Table I (accuracy as fractions), keyed by (scheme, network family) -----------------------
-PAPER_TABLE_I: dict[tuple[str, str], dict[str, object]] = {
-    ("le", "pyramidnet"): {"network": "ShakeDrop", "accuracy_cifar10": 0.9449, "accuracy_cifar100": 0.7548, "security": "low"},
-    ("etc", "pyramidnet"): {"network": "ShakeDrop", "accuracy_cifar10": 0.8594, "accuracy_cifar100": 0.6190, "security": "high"},
-    ("ele", "pyramidnet"): {"network": "ShakeDrop", "accuracy_cifar10": 0.8306, "accuracy_cifar100": 0.6297, "security": "high"},
-    ("pe", "resnet"): {"network": "ResNet-18", "accuracy_cifar10": 0.9203, "accuracy_cifar100": None, "security": "low"},
-    ("proposed", "vit"): {"network": "ViT-B_16", "accuracy_cifar10": 0.9664, "accuracy_cifar100": 0.8442, "security": "high"},
-    ("plain", "resnet"): {"network": "ResNet-18", "accuracy_cifar10": 0.9553, "accuracy_cifar100": None, "security": None},
-    ("plain", "pyramidnet"): {"network": "ShakeDrop", "accuracy_cifar10": 0.9670, "accuracy_cifar100": 0.8359, "security": None},
-    ("plain", "vit"): {"network": "ViT-B_16", "accuracy_cifar10": 0.9911, "accuracy_cifar100": 0.9248, "security": None},
-}
+_SECURITY = {True: "high", False: "low", None: None}
+
+
+def _paper_table_i() -> dict[tuple[str, str], dict[str, object]]:
+    """The record's ``paper`` figures per (scheme, network family), from the one transcription of Table I,
+    ``ppbench/reports/paper_table1.json`` (read as a file: importing the report package is not needed)."""
+    spec = importlib.util.find_spec("ppbench.reports")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a broken installation
+        raise PPBenchError("ppbench.reports (which holds paper_table1.json) is not installed; reinstall ppbench")
+    path = Path(next(iter(spec.submodule_search_locations))) / "paper_table1.json"
+    rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    return {(r["scheme"], r["family"]): {"network": r["network"], "accuracy_cifar10": r["accuracy_cifar10"],
+                                         "accuracy_cifar100": r["accuracy_cifar100"],
+                                         "security": _SECURITY[r["security"]]} for r in rows}
+
+
+PAPER_TABLE_I: dict[tuple[str, str], dict[str, object]] = _paper_table_i()

@@ -82,7 +82,7 @@ def build_curves(records: RecordSet) -> Curves:
             if not (isinstance(entry, dict) and entry.get("curve")):
                 continue
             key = (attack, run.scheme, run.profile, run.image_size)
-            if key not in latest or str(run.record.get("finished_at") or "") >= str(latest[key].record.get("finished_at") or ""):
+            if key not in latest or str(run.typed.get("finished_at") or "") >= str(latest[key].typed.get("finished_at") or ""):
                 latest[key] = run
     several = len({(profile, size) for _, _, profile, size in latest}) > 1
     curves = Curves()

@@ -24,12 +24,14 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
 from ppbench.errors import DataError
+from ppbench.records import AttackEntry, DatasetEntry, Metrics, NetworkEntry, RecordConfig, RunRecord, SchemeEntry
 
 RESULT_FILE = "result.json"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -80,50 +82,59 @@ def network_sort_key(network: str) -> tuple[int, list[Any]]:
 
 @dataclass(frozen=True)
 class Run:
-    """One complete record and the run folder it came from."""
+    """One complete record and the run folder it came from: ``record`` is its JSON object, ``typed`` the
+    :class:`ppbench.records.RunRecord` every property here reads."""
 
     path: Path
     record: dict[str, Any]
 
+    @cached_property
+    def typed(self) -> RunRecord:
+        return RunRecord.from_json(self.record)
+
     @property
     def run_id(self) -> str:
-        return str(self.record.get("run_id") or self.path.name)
+        return str(self.typed.run_id or self.path.name)
 
     @property
     def scheme(self) -> str:
         """The scheme's name, with ``+jpegQ`` for runs on JPEG-compressed ciphertexts (their own rows)."""
-        name = str(self.record["scheme"]["name"])
-        quality = (self.record.get("config") or {}).get("jpeg_quality")
+        name = str(_part(self.typed.scheme, SchemeEntry).name)
+        quality = _part(self.typed.config, RecordConfig).get("jpeg_quality")
         return name if quality is None else f"{name}+jpeg{int(quality)}"
 
     @property
     def network(self) -> str:
-        net = self.record.get("network")
-        return str(net["name"]) if isinstance(net, dict) and net.get("name") else NO_NETWORK
+        net = self.typed.network
+        return str(net.name) if isinstance(net, NetworkEntry) and net.get("name") else NO_NETWORK
 
     @property
     def dataset(self) -> str:
-        return str((self.record.get("dataset") or {}).get("name", "unknown"))
+        return str(_part(self.typed.dataset, DatasetEntry).get("name", "unknown"))
+
+    @property
+    def _dataset_json(self) -> dict[str, Any]:
+        return _part(self.typed.dataset, DatasetEntry).to_json()
 
     @property
     def profile(self) -> str:
-        return str(self.record.get("profile") or "unknown")
+        return str(self.typed.get("profile") or "unknown")
 
     @property
     def data(self) -> str:
         """``sample 256/128``: the dataset name with the train / test images this run used (a profile may cut
         a data set, so one name can stand for different data)."""
-        return data_label(self.dataset, self.record.get("dataset") or {})
+        return data_label(self.dataset, self._dataset_json)
 
     @property
     def data_summary(self) -> str:
         """:func:`dataset_summary` of this run's data."""
-        return dataset_summary(self.dataset, self.record.get("dataset") or {})
+        return dataset_summary(self.dataset, self._dataset_json)
 
     @property
     def seed(self) -> int | None:
-        seed = self.record.get("seed")
-        return int(seed) if isinstance(seed, (int, float)) else None
+        seed = self.typed.seed
+        return int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None
 
     @property
     def key(self) -> tuple[str, str, str, str, int | None]:
@@ -137,13 +148,14 @@ class Run:
 
     @property
     def accuracy(self) -> float | None:
-        value = (self.record.get("metrics") or {}).get("accuracy")
-        return float(value) if isinstance(value, (int, float)) else None
+        value = _part(self.typed.metrics, Metrics).get("accuracy")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-    @property
+    @cached_property
     def attacks(self) -> dict[str, dict[str, Any]]:
-        attacks = (self.record.get("metrics") or {}).get("attacks") or {}
-        return {str(k): v for k, v in attacks.items() if isinstance(v, dict)}
+        """Each attack entry (:class:`ppbench.records.AttackEntry`) as its JSON object."""
+        attacks = _part(self.typed.metrics, Metrics).get("attacks") or {}
+        return {str(k): v.to_json() for k, v in attacks.items() if isinstance(v, AttackEntry)}
 
     @property
     def config_hash(self) -> str:
@@ -153,7 +165,8 @@ class Run:
 
     @property
     def image_size(self) -> str:
-        size = (self.record.get("dataset") or {}).get("image_size") or (self.record.get("scheme") or {}).get("image_size")
+        size = (_part(self.typed.dataset, DatasetEntry).get("image_size")
+                or _part(self.typed.scheme, SchemeEntry).get("image_size"))
         if isinstance(size, (list, tuple)) and len(size) == 2:
             return f"{size[0]}x{size[1]}"
         return "?"
@@ -205,7 +218,7 @@ class RecordSet:
         """One row per run: identity, dataset facts and accuracy (NaN for attack-only runs)."""
         rows = []
         for run in self.runs:
-            ds = run.record.get("dataset") or {}
+            ds = _part(run.typed.dataset, DatasetEntry)
             rows.append({
                 "run_id": run.run_id, "scheme": run.scheme, "network": run.network, "dataset": run.dataset,
                 "num_classes": ds.get("num_classes"), "n_train": ds.get("n_train"), "n_test": ds.get("n_test"),
@@ -297,12 +310,18 @@ def dataset_summary(name: str, ds: dict[str, Any]) -> str:
     return f"{name} ({kind}" + (": " + ", ".join(parts) if parts else "") + ")"
 
 
+def _part(value: Any, cls: type) -> Any:
+    """``value`` if it is a ``cls`` part of a record, else an empty one (a section absent or not an object)."""
+    return value if isinstance(value, cls) else cls()
+
+
 def _num(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """The record at ``path``, or None and why not."""
+    """The record at ``path`` (its JSON object, read through :class:`ppbench.records.RunRecord`), or None
+    and why not."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -312,13 +331,14 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, str]:
     if record.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
         return None, (f"{path}: schema_version {record.get('schema_version')!r} "
                       f"(this report reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})")
-    if not isinstance(record.get("scheme"), dict) or not record["scheme"].get("name"):
+    typed = RunRecord.from_json(record)
+    if not isinstance(typed.scheme, SchemeEntry) or not typed.scheme.get("name"):
         return None, f"{path}: no scheme.name"
-    return record, ""
+    return typed.to_json(), ""
 
 
 def _finished(run: Run) -> tuple[str, str]:
-    return str(run.record.get("finished_at") or ""), str(run.path)
+    return str(run.typed.get("finished_at") or ""), str(run.path)
 
 
 def _differences(runs: list[Run]) -> list[str]:
@@ -375,8 +395,8 @@ def load_results(folder: str | Path, *, profile: str | None = None, dataset: str
             notes.unreadable.append(problem)
             continue
         run = Run(path.parent, record)
-        if record.get("status") != "complete":
-            notes.incomplete.append(f"{run.run_id} (status {record.get('status')!r})")
+        if run.typed.get("status") != "complete":
+            notes.incomplete.append(f"{run.run_id} (status {run.typed.get('status')!r})")
             continue
         if (profile is not None and run.profile != profile) or (dataset is not None and run.dataset != dataset):
             notes.filtered_out += 1
