@@ -636,6 +636,7 @@ class KPA(KeyRecoveryAttack):
         url="https://doi.org/10.1016/j.image.2008.01.003",
         threat_model=ThreatModel.KNOWN_PLAINTEXT,
         version=1,
+        curve=True,
         trainable=True,
         notes="exact wherever the pairs determine the key; recovery.ambiguous counts the entries they leave open",
     )

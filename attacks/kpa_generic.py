@@ -304,6 +304,7 @@ class KPAGeneric(BitMapAttack):
         threat_model=ThreatModel.KNOWN_PLAINTEXT,
         version=1,
         generic=True,
+        curve=True,
         trainable=True,
         notes=("knows nothing of the scheme; exact where the pairs determine the map (recovery.ambiguous counts the "
                "bits they leave open); pairs that fit no member of F are reported as in_family false, no break claimed"),

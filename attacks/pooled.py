@@ -1457,6 +1457,7 @@ class Pooled(KeyRecoveryAttack):
         url="https://doi.org/10.3390/info14060311",
         threat_model=THREAT_MODEL,
         version=2,  # 2: a ciphertext-only solver for ELE (1 returned the identity key for ELE)
+        curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",
     )

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
-from .curve import CURVE_ATTACKS
 from .errors import CheckpointError, InputError, PPBenchError
 from .keys import SECRET_BYTES
+from .breaks import break_level
 from .seeds import derive_seed as _derive_seed
 from .metrics import psnr, ssim, ssim_readings, summarize
 from .transforms import nchw_to_nhwc, resize_uint8
@@ -55,10 +55,6 @@ from .transforms import nchw_to_nhwc, resize_uint8
 log = logging.getLogger("ppbench.attack_eval")
 
 SSIM_PRESET = "skimage"
-BREAK_FRACTION = 0.99
-"""A key-recovery attack has broken the scheme at n when its restorations reach this fraction of the SSIM
-the key's owner gets from the same ciphertexts (1.0 on lossless ciphertexts, so the 0.99 of ``ppbench
-curve``; after JPEG the key cannot undo the compression either)."""
 RUN_CURVE_NS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 """n of the key-recovery curve inside a run (ELE needs hundreds of ciphertexts, the others a handful)."""
 GRID_IMAGES = 8
@@ -90,7 +86,6 @@ def evaluate_attacks(
     "wrong_key": ...}, "attacker_data": {...}}`` with entries as in docs/records.md.
     """
     from ppbench.attacks import KeySource, attack_class, build_view, create_attack
-    from ppbench.schemes import create_scheme
 
     names = resolve_attack_names(attack_names, scheme_name=scheme.info.name)
     _check_images(train_images, "train_images")
@@ -128,7 +123,7 @@ def evaluate_attacks(
         "wrong_key": _summary(ssim(wrongly_decrypted, plain_test, preset=SSIM_PRESET), psnr(wrongly_decrypted, plain_test)),
         "key_holder": _summary(ssim(key_holder, plain_test, preset=SSIM_PRESET), psnr(key_holder, plain_test)),
     }
-    break_ssim = BREAK_FRACTION * baselines["key_holder"]["ssim_mean"]
+    break_ssim = break_level(baselines["key_holder"]["ssim_mean"])
     log.info("%s: baselines: ciphertext SSIM %.4f, wrong key SSIM %.4f", name,
              baselines["ciphertext"]["ssim_mean"], baselines["wrong_key"]["ssim_mean"])
 
@@ -155,7 +150,7 @@ def evaluate_attacks(
             curve = (_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train, plain_test=plain_test,
                                          encrypt_victim=encrypt_victim, profile=profile, device=device,
                                          break_ssim=break_ssim)
-                     if attack_name in CURVE_ATTACKS else {})
+                     if attack.info.curve else {})
         values_ssim, inverted_ssim, mirrored_ssim = ssim_readings(restored, plain_test, preset=SSIM_PRESET)
         values_psnr = psnr(restored, plain_test)
         files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
@@ -240,14 +235,14 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
     if entry.get("status") == NOT_APPLICABLE:  # nothing to refresh unless the attack changed since
         version = attack_info(attack_name).version
         return [] if entry.get("version") == version else [f"version {version} (recorded: {entry.get('version')})"]
-    wanted = ["ssim_mean_inverted", "ssim_mean_mirrored"] + (
-        ["ciphertexts_to_break", "break_ssim", "curve"] if attack_name in CURVE_ATTACKS else [])
+    curve = attack_info(attack_name).curve
+    wanted = ["ssim_mean_inverted", "ssim_mean_mirrored"] + (["ciphertexts_to_break", "break_ssim", "curve"] if curve else [])
     stale = [f for f in wanted if f not in entry]
     version = attack_info(attack_name).version
     if "version" in entry and entry["version"] != version:
         stale.append(f"version {version} (recorded: {entry['version']})")
     victim = ((entry.get("config") or {}).get("attacker_data") or {}).get("victim_train")
-    if attack_name in CURVE_ATTACKS and "curve" in entry and victim:
+    if curve and "curve" in entry and victim:
         expected = curve_ns(int(victim[1]) - int(victim[0]))
         if [int(p["n"]) for p in entry["curve"]] != expected:
             stale.append(f"curve over n = {', '.join(map(str, expected))}")

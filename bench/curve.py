@@ -48,15 +48,22 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .breaks import BREAK_SSIM
 from .errors import CheckpointError, InputError, OutputExistsError
 from .records import AttackEntry, Metrics, RunRecord, SchemeEntry
 
 log = logging.getLogger("ppbench.curve")
 
 CURVE_COLUMNS = ("scheme", "attack", "image_size", "block_size", "n", "ssim_mean", "exact_key", "seconds")
-CURVE_ATTACKS = ("pooled", "kpa", "kpa_generic")
+
+
+def curve_attacks() -> tuple[str, ...]:
+    """The registered attacks whose strength grows with n (``AttackInfo.curve``): what a curve sweeps."""
+    from ppbench.attacks import attack_info, list_attacks
+
+    return tuple(name for name in list_attacks() if attack_info(name).curve)
+
 DEFAULT_NS = (1, 2, 5, 10, 20, 50, 100)
-BREAK_SSIM = 0.99  # "broken": mean SSIM on unseen ciphertexts at least this
 REFERENCE_ATTACKS = ("fr", "fr_adv", "gan", "itn", "itn_unet")
 CURVE_FORMAT_VERSION = 1
 
@@ -98,8 +105,9 @@ def resolve_config(
     from ppbench.schemes import scheme_info
 
     info = scheme_info(scheme)
-    if attack not in CURVE_ATTACKS:
-        raise InputError(f"curve: unknown attack {attack!r}; choose one of {', '.join(CURVE_ATTACKS)}")
+    if attack not in curve_attacks():
+        raise InputError(f"curve: {attack!r} is not an attack whose strength grows with n; choose one of "
+                         f"{', '.join(curve_attacks())}")
     prof = None
     if profile is not None:
         from .profiles import get_profile

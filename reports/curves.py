@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ppbench.breaks import BREAK_SSIM
+
 from .fig4 import save_png_and_pdf
 from .load import RecordSet, attack_sort_key, natural_key, scheme_sort_key
 
-BREAK_SSIM = 0.99
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 """Fillable markers (hollow = key not recovered), 7 of them: prime to tab20's 10 hues, so twins differ."""
 X_SPREAD = 0.12

@@ -397,10 +397,10 @@ def test_attack_command_runs_a_plugin_attack_and_refuses_a_structure_attack(exam
 
 @pytest.mark.slow
 def test_curve_runs_or_says_not_applicable_for_each_curve_attack(example_site, tmp_path):
-    from ppbench.curve import CURVE_ATTACKS
+    from ppbench.curve import curve_attacks
 
     env = cli_env(example_site)
-    for attack in CURVE_ATTACKS:
+    for attack in curve_attacks():
         out = ppbench("curve", "--scheme", "pixperm", "--attack", attack, "--n", "1,2", "--n-eval", "8",
                       "--out", str(tmp_path / attack), env=env)
         probe = subprocess.run([sys.executable, "-c", "from ppbench.attacks import attack_class; "
