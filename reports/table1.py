@@ -40,7 +40,7 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   network patterns listed there; a scheme the paper ran on one network only is matched whatever network
   ours used, and ``Paper network`` shows the difference.
 - ``Ciphertexts to break``: only when some record has ``metrics.attacks.<name>.ciphertexts_to_break``
-  for a ciphertext-only attack (``pooled``; a generic one, ``pooled_generic``, beside it): the fewest victim ciphertexts after which the attack's
+  for a ciphertext-only attack (``pooled``; a generic one beside it): the fewest victim ciphertexts after which the attack's
   mean SSIM on unseen ciphertexts (best reading) reaches 0.99 of the key holder's (0.99 on lossless
   ciphertexts; ``break_ssim`` in the record), over the scheme's attacks, with the attack's name. A
   known-plaintext attack's count (``kpa``: plain/cipher pairs) is shown in its own column instead.
