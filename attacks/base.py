@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from ppbench.errors import CheckpointError, InputError, PPBenchError
 from ppbench.metrics import to_uint8
+from ppbench.paper import seed_paper_attacks
 from ppbench.registry import Registry, drop_none
 
 log = logging.getLogger("ppbench.attacks")
@@ -63,10 +64,16 @@ class AttackInfo:
     def supports(self, scheme_name: str) -> bool:
         return not self.schemes or scheme_name in self.schemes
 
+    @property
+    def in_seed_paper(self) -> bool:
+        """Whether the seed paper evaluated this attack (its FR, GAN, ITN): Table I's "Paper's attacks only"."""
+        return self.name in seed_paper_attacks()
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["threat_model"] = self.threat_model.value
         d["schemes"] = list(self.schemes)
+        d["in_seed_paper"] = self.in_seed_paper
         return d
 
 

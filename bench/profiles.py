@@ -18,13 +18,10 @@ How one network is trained is a :class:`Recipe`, chosen by the network's family 
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Mapping
 
-from .errors import PPBenchError
+from .paper import paper_table
 from .registry import Registry
 
 __all__ = ["Recipe", "Profile", "PROFILES", "register_profile", "get_profile", "list_profiles", "PAPER_TABLE_I"]
@@ -212,11 +209,7 @@ _SECURITY = {True: "high", False: "low", None: None}
 def _paper_table_i() -> dict[tuple[str, str], dict[str, object]]:
     """The record's ``paper`` figures per (scheme, network family), from the one transcription of Table I,
     ``ppbench/reports/paper_table1.json`` (read as a file: importing the report package is not needed)."""
-    spec = importlib.util.find_spec("ppbench.reports")
-    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a broken installation
-        raise PPBenchError("ppbench.reports (which holds paper_table1.json) is not installed; reinstall ppbench")
-    path = Path(next(iter(spec.submodule_search_locations))) / "paper_table1.json"
-    rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    rows = paper_table()["rows"]
     return {(r["scheme"], r["family"]): {"network": r["network"], "accuracy_cifar10": r["accuracy_cifar10"],
                                          "accuracy_cifar100": r["accuracy_cifar100"],
                                          "security": _SECURITY[r["security"]]} for r in rows}

@@ -6,6 +6,7 @@ the training code, so ``ppbench report`` runs in seconds on any machine.
 
 - ``load``: complete records of a results folder, de-duplicated, with notes (skipped, conflicts).
 - ``security``: the stated SSIM-threshold rule behind the security verdict, and why T = 0.30.
+- ``aggregate``: per scheme and profile, each attack's mean SSIM (best reading) and the fewest images to break.
 - ``table1``: Table I (md, csv, tex), ours beside the paper's figures from ``paper_table1.json``.
 - ``fig4``: Fig. 4 (png, pdf), plain / encrypted / restored by each attack, SSIM under each.
 - ``page``: ``report.md``, which links both and states what they were made from.

@@ -68,6 +68,7 @@ class Curves:
 
     series: dict[str, dict[str, list[tuple[int, float, bool]]]] = field(default_factory=dict)
     sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (attack, series label) -> run id
+    schemes: dict[str, str] = field(default_factory=dict)  # series label -> its scheme (the legend's order)
 
     @property
     def empty(self) -> bool:
@@ -93,6 +94,7 @@ def build_curves(records: RecordSet) -> Curves:
             (int(p["n"]), float(p.get("ssim_best", p["ssim_mean"])), bool(p.get("exact_key")))
             for p in run.attacks[attack]["curve"])
         curves.sources[(attack, label)] = run.run_id
+        curves.schemes[label] = scheme
     return curves
 
 
@@ -107,7 +109,7 @@ def draw_curves(curves: Curves) -> Any:
 
     attacks = sorted(curves.series, key=attack_sort_key) or ["none"]
     labels = sorted({label for by_label in curves.series.values() for label in by_label},
-                    key=lambda label: (scheme_sort_key(label.split(" (")[0]), natural_key(label)))
+                    key=lambda label: (scheme_sort_key(curves.schemes[label]), natural_key(label)))
     styles = series_styles(labels)
     height = max(4.0, 1.2 + 0.2 * len(labels))  # room for a one-column legend of every series
     fig, axes = plt.subplots(1, len(attacks), figsize=(5.2 * len(attacks) + 2.2, height), squeeze=False,

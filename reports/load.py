@@ -20,6 +20,7 @@ What it does with imperfect folders, and why (each case becomes a note that the 
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -49,17 +50,37 @@ def natural_key(name: str) -> list[Any]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", str(name)) if p != ""]
 
 
-READINGS = (("ssim_mean", ""), ("ssim_mean_inverted", " (negative)"), ("ssim_mean_mirrored", " (mirrored)"))
-"""An attack's output is scored as it is, colour-inverted and mirrored left-right; the best reading counts
-and names itself with the suffix (a restored negative or mirror image reveals the image as plainly)."""
+class Reading(str, enum.Enum):
+    """How an attack's output was scored: as it is, colour-inverted (its negative) or mirrored left-right.
+
+    The best reading counts (a restored negative or mirror image reveals the image as plainly); tables name
+    an attack read otherwise than as is by its reading, ``gan (negative)`` (:meth:`label`)."""
+
+    AS_IS = "as_is"
+    NEGATIVE = "negative"
+    MIRRORED = "mirrored"
+
+    @property
+    def field(self) -> str:
+        """The attack entry's field holding this reading's mean SSIM."""
+        return {"as_is": "ssim_mean", "negative": "ssim_mean_inverted", "mirrored": "ssim_mean_mirrored"}[self.value]
+
+    @property
+    def suffix(self) -> str:
+        """'' as is, else ' (negative)' / ' (mirrored)': what display text appends to the attack or its SSIM."""
+        return "" if self is Reading.AS_IS else f" ({self.value})"
+
+    def label(self, attack: str) -> str:
+        """``gan``, ``gan (negative)`` or ``gan (mirrored)``: the attack's name as tables show it."""
+        return attack + self.suffix
 
 
-def best_reading(entry: dict[str, Any]) -> tuple[str, float]:
-    """(suffix, SSIM) of an attack entry's best reading (:data:`READINGS`; ties: the first listed);
-    ("", NaN) when the entry has no SSIM at all."""
-    readings = [(suffix, _num(entry.get(field))) for field, suffix in READINGS]
-    readings = [(suffix, value) for suffix, value in readings if not math.isnan(value)]
-    return max(readings, key=lambda r: r[1]) if readings else ("", math.nan)
+def best_reading(entry: dict[str, Any]) -> tuple[Reading, float]:
+    """(reading, SSIM) of an attack entry's best reading (ties: the first in :class:`Reading`'s order);
+    (``Reading.AS_IS``, NaN) when the entry has no SSIM at all."""
+    readings = [(reading, _num(entry.get(reading.field))) for reading in Reading]
+    readings = [(reading, value) for reading, value in readings if not math.isnan(value)]
+    return max(readings, key=lambda r: r[1]) if readings else (Reading.AS_IS, math.nan)
 
 
 def scheme_sort_key(scheme: str) -> tuple[int, list[Any]]:
@@ -70,8 +91,7 @@ def scheme_sort_key(scheme: str) -> tuple[int, list[Any]]:
 
 def attack_sort_key(attack: str) -> tuple[int, list[Any]]:
     """The paper's attack order (FR, GAN, ITN) first, then any other attack by name."""
-    base = attack.split(" (")[0]  # "gan (negative)" sorts as "gan"
-    order = ATTACK_ORDER.index(base) if base in ATTACK_ORDER else len(ATTACK_ORDER)
+    order = ATTACK_ORDER.index(attack) if attack in ATTACK_ORDER else len(ATTACK_ORDER)
     return order, natural_key(attack)
 
 
@@ -233,8 +253,8 @@ class RecordSet:
     def attacks_frame(self) -> pd.DataFrame:
         """One row per (run, attack): the attack's summary numbers.
 
-        ``ssim_best`` / ``reading``: the best of the attack's SSIM readings (:data:`READINGS`) in this record
-        and its suffix. ``ciphertexts_to_break``: NaN where the entry has no curve, ``inf`` where its curve
+        ``ssim_best`` / ``reading``: the best of the attack's SSIM readings in this record and which one it
+        is (a :class:`Reading`). ``ciphertexts_to_break``: NaN where the entry has no curve, ``inf`` where its curve
         never reached the break level (``curve_max_n``: the largest n it tried). ``status``: ``ok``, or
         ``not_applicable`` for an attack that has no method for the scheme (no numbers; ``reason`` says why).
         ``generic``: the attack knows nothing of the scheme beyond its threat model (absent in older records:

@@ -37,11 +37,12 @@ from ppbench import __version__
 from ppbench.atomic import atomic_path, atomic_write_text
 from ppbench.errors import DataError, InputError
 
+from .aggregate import Stat, attack_stats, count_number, count_text, fewest_to_break
 from .curves import Curves, build_curves, draw_curves
 from .fig4 import ATTACK_TITLES, Fig4, _draw_cell, build_fig4
-from .load import NO_NETWORK, RecordSet, Run, attack_sort_key, dataset_summary, natural_key
+from .load import NO_NETWORK, Reading, RecordSet, Run, attack_sort_key, dataset_summary, natural_key
 from .security import DEFAULT_SSIM_THRESHOLD, rule_text
-from .table1 import Stat, Table1Row, _attack_stats, _ciphertexts, _count_text, build_table1
+from .table1 import Table1Row, build_table1, paper_attacks
 
 PLAIN = "plain"
 STRIP_IMAGES = 4
@@ -68,7 +69,7 @@ class AttackLine:
     attack: str
     threat_model: str
     description: str = ""
-    reading: str = ""  # "", " (negative)" or " (mirrored)": the reading that scored best
+    reading: Reading = Reading.AS_IS  # the reading that scored best
     ssim: Stat | None = None
     in_verdict: bool = False
     to_break: tuple[float, str, float] | None = None  # Table I's form: (n, attack, largest n tried)
@@ -85,7 +86,7 @@ class AttackLine:
             return "not in F: no break claimed"
         if self.to_break is None:
             return NONE
-        return f"{_count_text(self.to_break).rsplit(' (', 1)[0]} {self.unit}"
+        return f"{count_number(self.to_break)} {self.unit}"
 
 
 @dataclass
@@ -124,11 +125,12 @@ class Scorecard:
     @property
     def verdict_reason(self) -> str:
         """Why: the strongest ciphertext-only attack's SSIM against T."""
-        if self.row.secure is None or self.row.ssim is None:
+        top = self.row.strongest
+        if self.row.secure is None or top is None:
             return "no ciphertext-only attack result in the records"
         relation = "<" if self.row.secure else "≥"
-        return (f"the strongest ciphertext-only attack, {self.row.attack}, restores mean SSIM "
-                f"{self.row.ssim.text(3)} {relation} T = {self.threshold:.2f}")
+        return (f"the strongest ciphertext-only attack, {top.label}, restores mean SSIM "
+                f"{top.ssim.text(3)} {relation} T = {self.threshold:.2f}")
 
 
 # -- which records -------------------------------------------------------------------------------------
@@ -182,17 +184,16 @@ def _attack_lines(records: RecordSet, scheme: str, profile: str, expected: Itera
                   descriptions: Mapping[str, str]) -> list[AttackLine]:
     frame = records.attacks_frame()
     frame = frame[(frame["scheme"] == scheme) & (frame["profile"] == profile)]
-    verdict_stats = _attack_stats(frame).get((scheme, profile), {})
-    other_stats = _attack_stats(frame, ciphertext_only=False).get((scheme, profile), {})
+    verdict_stats = attack_stats(frame).get((scheme, profile), {})
+    other_stats = attack_stats(frame, ciphertext_only=False).get((scheme, profile), {})
     lines: list[AttackLine] = []
     for attack, group in frame.groupby("attack", sort=False):
         threat = str(group["threat_model"].mode().iloc[0])
         line = AttackLine(attack=str(attack), threat_model=threat, description=descriptions.get(threat, ""))
         for stats, counts in ((verdict_stats, True), (other_stats, False)):
-            for name, stat in stats.items():
-                if name == attack or name.startswith(f"{attack} ("):
-                    line.ssim, line.reading, line.in_verdict = stat, name[len(attack):], counts
-        counted = _ciphertexts(group, ciphertext_only=line.threat_model.startswith("ciphertext_only"))
+            if attack in stats:
+                line.ssim, line.reading, line.in_verdict = stats[attack].ssim, stats[attack].reading, counts
+        counted = fewest_to_break(group, ciphertext_only=line.threat_model.startswith("ciphertext_only"))
         entries = [r.attacks[str(attack)] for r in records.runs if r.scheme == scheme and str(attack) in r.attacks]
         line.to_break = counted.get((scheme, profile)) or _chosen_images(str(attack), entries)
         line.outside_family = any(e.get("in_family") is False for e in entries)
@@ -324,12 +325,13 @@ def summary_frame(card: Scorecard) -> pd.DataFrame:
     rows = [(f"Accuracy ({card.network}, {card.dataset})", own),
             (f"Plain on the same network ({card.network})", plain),
             ("Key space", _bits_text(card.key_space_bits, card.key_space_formula))]
-    if card.row.paper_attacks is not None:
-        stat, name, secure = card.row.paper_attacks
-        rows.append(("The paper's attacks alone (FR, GAN, ITN)",
-                     f"{'secure ✓' if secure else 'not secure ✗'}: strongest {name}, SSIM {stat.text(3)}"))
+    theirs = card.row.paper_strongest
+    if theirs is not None:
+        rows.append((f"The paper's attacks alone ({', '.join(a.upper() for a in paper_attacks())})",
+                     f"{'secure ✓' if card.row.paper_secure else 'not secure ✗'}: strongest {theirs.label}, "
+                     f"SSIM {theirs.ssim.text(3)}"))
     for unit, count in card.fewest.items():
-        rows.append((f"Fewest {unit} to break", f"{_count_text(count)}"))
+        rows.append((f"Fewest {unit} to break", f"{count_text(count)}"))
     for name, title in (("ciphertext", "the ciphertext itself"), ("wrong_key", "a wrong-key decryption")):
         if name in card.baselines:
             rows.append((f"For scale: SSIM of {title}", card.baselines[name].text(3)))
@@ -343,7 +345,7 @@ def attacks_frame(card: Scorecard) -> pd.DataFrame:
         if line.status:
             ssim = line.status
         else:
-            ssim = line.ssim.text(3) + line.reading if line.ssim else NONE
+            ssim = line.ssim.text(3) + line.reading.suffix if line.ssim else NONE
         threat = line.threat_model or NONE
         if line.description:
             threat += f": {line.description}"

@@ -23,8 +23,8 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   reveals the image as plainly as the image itself (GAN restores LE's negatives; pooled can only recover
   EtC up to a mirror, which no image statistic settles).
 - ``Paper's attacks only``: the verdict, attack and SSIM when only the seed paper's attacks (FR, GAN,
-  ITN) count: what the paper's own threat set concludes on our runs, beside the verdict of every
-  ciphertext-only attack ppbench knows.
+  ITN: ``attacks`` in ``paper_table1.json``, which ``AttackInfo.in_seed_paper`` reads too) count: what the
+  paper's own threat set concludes on our runs, beside the verdict of every ciphertext-only attack ppbench knows.
 - ``Known-plaintext SSIM``: only when some record has an attack of another threat model (e.g.
   ``kpa``): the strongest such attack's mean SSIM and name. It never decides the verdict. ``n/a (kpa)``
   when such attacks were recorded as not applicable to the scheme (no method for its structure, e.g. a
@@ -45,14 +45,14 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ciphertexts; ``break_ssim`` in the record), over the scheme's attacks, with the attack's name. A
   known-plaintext attack's count (``kpa``: plain/cipher pairs) is shown in its own column instead.
 
-Views: ``table1.md`` (Markdown with notes), ``table1.csv`` (numbers, one column per quantity) and
-``table1.tex`` (booktabs; needs ``\\usepackage{booktabs,amssymb}``), all from one :class:`Table1`.
+Views: ``table1.md`` (Markdown with notes) and ``table1.tex`` (booktabs; needs ``\\usepackage{booktabs,amssymb}``)
+render one text frame (:func:`display_frame`) with ``DataFrame.to_markdown`` and ``Styler.to_latex``;
+``table1.csv`` (numbers, one column per quantity) is ``DataFrame.to_csv``; all from one :class:`Table1`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,16 +61,14 @@ from typing import Any
 import pandas as pd
 
 from ppbench.atomic import atomic_write_text
+from ppbench.paper import paper_table, seed_paper_attacks
 
-from .load import (NO_NETWORK, READINGS, RecordSet, attack_sort_key, dataset_summary, natural_key,
-                   network_sort_key, scheme_sort_key)
+from .aggregate import AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, strongest
+from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
 from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text
 
-PAPER_TABLE = Path(__file__).with_name("paper_table1.json")
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-PAPER_ATTACKS = ("fr", "gan", "itn")
-"""The seed paper's three attacks: a verdict resting on fewer is flagged in the notes."""
 EMPTY = ""
 NOT_APPLICABLE = "—"
 
@@ -91,36 +89,20 @@ class PaperRow:
         return any(fnmatch.fnmatchcase(network.lower(), p.lower()) for p in self.networks)
 
 
-def load_paper_table(path: Path = PAPER_TABLE) -> tuple[dict[str, Any], list[PaperRow]]:
+def paper_attacks(path: Path | None = None) -> tuple[str, ...]:
+    """The attacks the seed paper evaluated (FR, GAN, ITN), as ``AttackInfo.in_seed_paper`` reads them: a verdict
+    resting on fewer is flagged in the notes, and "Paper's attacks only" counts them alone."""
+    return seed_paper_attacks(path)
+
+
+def load_paper_table(path: Path | None = None) -> tuple[dict[str, Any], list[PaperRow]]:
     """The paper's Table I: its source citation and its rows."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = paper_table(path)
     rows = [PaperRow(scheme=r["scheme"], label=r["label"], network=r["network"], networks=tuple(r["networks"]),
                      accuracy={f: r.get(f"accuracy_{f}") for f in FAMILIES}, security=r.get("security"),
                      adaptation_network=bool(r.get("adaptation_network")))
             for r in data["rows"]]
     return data["source"], rows
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean, sample standard deviation (NaN for one value) and count of one quantity over seeds."""
-
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: pd.Series) -> "Stat | None":
-        values = values.dropna().astype(float)
-        if values.empty:
-            return None
-        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-        return cls(float(values.mean()), std, int(len(values)))
-
-    def text(self, digits: int) -> str:
-        if self.n == 1:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} (n={self.n})"
 
 
 @dataclass(frozen=True)
@@ -140,13 +122,13 @@ class Table1Row:
     paper: PaperRow | None
     accuracy: dict[str, Stat] = field(default_factory=dict)
     data: tuple[str, ...] = ()  # the data its numbers come from ("sample 256/128"), see the module docstring
-    attack: str | None = None
-    ssim: Stat | None = None
+    strongest: AttackStat | None = None  # the strongest ciphertext-only attack: the verdict's
     secure: bool | None = None
     ciphertexts: tuple[float, str, float] | None = None  # fewest ciphertexts a ciphertext-only attack needed
-    known_plaintext: tuple[Stat, str] | None = None  # the strongest attack outside ciphertext-only
+    known_plaintext: AttackStat | None = None  # the strongest attack outside ciphertext-only
     pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
-    paper_attacks: tuple[Stat, str, bool | None] | None = None  # strongest of FR/GAN/ITN alone, and its verdict
+    paper_strongest: AttackStat | None = None  # the strongest of the seed paper's attacks (FR, GAN, ITN) alone
+    paper_secure: bool | None = None  # and its verdict
     known_plaintext_na: tuple[str, ...] = ()  # attacks outside ciphertext-only recorded as not applicable
     ciphertexts_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
     pairs_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
@@ -203,66 +185,6 @@ def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
     return sorted(columns, key=lambda c: (FAMILIES.index(c.family), c.name != c.family, natural_key(c.name)))
 
 
-def _attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], dict[str, Stat]]:
-    """Per (scheme, profile): each attack's mean SSIM over the records that ran it, for ciphertext-only
-    attacks (the paper's threat model) or, with ``ciphertext_only=False``, for all the others."""
-    out: dict[tuple[str, str], dict[str, Stat]] = {}
-    attacks = attacks[attacks["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
-    for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
-        # each record's best reading (as-is, negative, mirrored), then the mean over seeds; the name carries
-        # the reading most records chose
-        stat = Stat.of(group["ssim_best"])
-        if stat is not None:
-            reading = group.loc[group["ssim_best"].notna(), "reading"].mode().iloc[0]
-            out.setdefault((scheme, profile), {})[attack + reading] = stat
-    return out
-
-
-def _ciphertexts(attacks: pd.DataFrame, ciphertext_only: bool = True,
-                 generic: bool | None = None) -> dict[tuple[str, str], tuple[float, str, float]]:
-    """Per (scheme, profile): the fewest victim images any ciphertext-only attack (or, with
-    ``ciphertext_only=False``, any other attack: plain/cipher pairs) needed, mean over records, the attack,
-    and the largest n its curves tried. ``inf`` when some record's curve never broke the scheme: a mean
-    over only the seeds that broke would be optimistic. ``generic``: only generic (True) or only
-    scheme-specific (False) attacks; None: both."""
-    out: dict[tuple[str, str], tuple[float, str, float]] = {}
-    frame = attacks.dropna(subset=["ciphertexts_to_break"])
-    frame = frame[frame["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
-    if generic is not None:
-        frame = frame[frame["generic"] == generic]
-    for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
-        value = float(group["ciphertexts_to_break"].mean())
-        tried = float(group["curve_max_n"].max())
-        best = out.get((scheme, profile))
-        if best is None or value < best[0] or (value == best[0] == math.inf and tried > best[2]):
-            out[(scheme, profile)] = (value, attack, tried)
-    return out
-
-
-def _chosen(attacks: pd.DataFrame) -> dict[tuple[str, str], tuple[float, str]]:
-    """Per (scheme, profile): the fewest chosen images a chosen-plaintext attack needed to break the scheme
-    (the most over records; ``inf`` when some record did not break it), and the attack."""
-    out: dict[tuple[str, str], tuple[float, str]] = {}
-    frame = attacks.dropna(subset=["chosen_images"])
-    for (scheme, profile, attack), group in frame.groupby(["scheme", "profile", "attack"], sort=True):
-        value = float(group["chosen_images"].max()) if group["broken"].eq(True).all() else math.inf
-        best = out.get((scheme, profile))
-        if best is None or value < best[0]:
-            out[(scheme, profile)] = (value, attack)
-    return out
-
-
-def _counts_text(split: tuple[tuple[float, str, float] | None, ...], unit: str = "") -> str:
-    """The fewest images the scheme-specific attacks needed, and beside it what the generic ones needed."""
-    return "; ".join(_count_text(c).replace(" (", f"{unit} (", 1) for c in split if c is not None)
-
-
-def _count_text(count: tuple[float, str, float]) -> str:
-    """'5 (pooled)', or '> 100 (pooled)' when the attack's curve never got there."""
-    value, attack, tried = count
-    return f"> {tried:g} ({attack})" if math.isinf(value) else f"{value:g} ({attack})"
-
-
 def _match_paper(scheme: str, network: str, paper_rows: list[PaperRow]) -> PaperRow | None:
     candidates = [p for p in paper_rows if p.scheme == scheme]
     for row in candidates:
@@ -274,19 +196,20 @@ def _match_paper(scheme: str, network: str, paper_rows: list[PaperRow]) -> Paper
 
 
 def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESHOLD,
-                 paper_table: Path = PAPER_TABLE) -> Table1:
+                 paper_table_file: Path | None = None) -> Table1:
     """Aggregate ``records`` into Table I (see the module docstring for every column's rule)."""
-    source, paper_rows = load_paper_table(paper_table)
+    source, paper_rows = load_paper_table(paper_table_file)
+    theirs = paper_attacks(paper_table_file)
     runs = records.runs_frame()
     attacks = records.attacks_frame()
     datasets = _dataset_columns(runs)
-    attack_stats = _attack_stats(attacks)
-    other_stats = _attack_stats(attacks, ciphertext_only=False)
-    ciphertexts = _ciphertexts(attacks)
-    pairs = _ciphertexts(attacks, ciphertext_only=False)
-    ciphertexts_split = [_ciphertexts(attacks, generic=g) for g in (False, True)]
-    pairs_split = [_ciphertexts(attacks, ciphertext_only=False, generic=g) for g in (False, True)]
-    chosen = _chosen(attacks)
+    verdict_stats = attack_stats(attacks)
+    other_stats = attack_stats(attacks, ciphertext_only=False)
+    ciphertexts = fewest_to_break(attacks)
+    pairs = fewest_to_break(attacks, ciphertext_only=False)
+    ciphertexts_split = [fewest_to_break(attacks, generic=g) for g in (False, True)]
+    pairs_split = [fewest_to_break(attacks, ciphertext_only=False, generic=g) for g in (False, True)]
+    chosen = chosen_to_break(attacks)
     notes: list[str] = []
     na_frame = attacks[attacks["status"] == "not_applicable"]
     na_noted: set[tuple[str, str, str]] = set()
@@ -313,20 +236,18 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
                 row.accuracy[column.name] = stat
             elif network != NO_NETWORK:
                 notes.append(f"missing: {scheme}/{network} (profile {profile}) has no record on {column.name}")
-        stats = attack_stats.get((scheme, profile), {})
-        theirs = {a: st for a, st in stats.items() if a.split(" (")[0] in PAPER_ATTACKS}
-        if theirs:
-            name = max(sorted(theirs, key=attack_sort_key), key=lambda a: theirs[a].mean)
-            row.paper_attacks = (theirs[name], name, is_secure(theirs[name].mean, ssim_threshold))
+        stats = verdict_stats.get((scheme, profile), {})
+        if any(a in theirs for a in stats):
+            row.paper_strongest = strongest(st for a, st in stats.items() if a in theirs)
+            row.paper_secure = is_secure(row.paper_strongest.ssim.mean, ssim_threshold)
         if stats:
-            row.attack = max(sorted(stats, key=attack_sort_key), key=lambda a: stats[a].mean)
-            row.ssim = stats[row.attack]
-            row.secure = is_secure(row.ssim.mean, ssim_threshold)
-            not_run = [a for a in PAPER_ATTACKS if not any(a + suffix in stats for _, suffix in READINGS)]
+            row.strongest = strongest(stats.values())
+            row.secure = is_secure(row.strongest.ssim.mean, ssim_threshold)
+            not_run = [a for a in theirs if a not in stats]
             if not_run and (scheme, profile) not in partial:
                 partial.add((scheme, profile))
-                notes.append(f"partial: the verdict for {scheme} (profile {profile}) rests on "
-                             f"{', '.join(sorted(stats, key=attack_sort_key))} only; the paper's "
+                ran = ", ".join(st.label for st in sorted(stats.values(), key=lambda st: attack_sort_key(st.attack)))
+                notes.append(f"partial: the verdict for {scheme} (profile {profile}) rests on {ran} only; the paper's "
                              f"{', '.join(not_run)} not run")
         elif (scheme, profile) not in no_attacks:
             no_attacks.add((scheme, profile))
@@ -345,8 +266,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
                                               key=attack_sort_key))
         others = other_stats.get((scheme, profile), {})
         if others:
-            strongest = max(sorted(others, key=attack_sort_key), key=lambda a: others[a].mean)
-            row.known_plaintext = (others[strongest], strongest)
+            row.known_plaintext = strongest(others.values())
         rows.append(row)
     for index, paper in enumerate(paper_rows):
         if index not in matched:
@@ -369,6 +289,13 @@ def _symbol(secure: bool | None, missing: str) -> str:
     return missing if secure is None else ("✓" if secure else "✗")
 
 
+def _accuracy_text(row: Table1Row, dataset: str) -> str:
+    stat = row.accuracy.get(dataset)
+    if stat is not None:
+        return stat.text(4)
+    return NOT_APPLICABLE if row.attack_only else EMPTY
+
+
 def _paper_accuracy(row: Table1Row, family: str) -> str:
     if row.paper is None:
         return EMPTY
@@ -376,74 +303,44 @@ def _paper_accuracy(row: Table1Row, family: str) -> str:
     return NOT_APPLICABLE if value is None else f"{value:.4f}"
 
 
-def _column_plan(table: Table1) -> list[tuple[str, str, Any]]:
-    """(header, kind, argument) for every displayed column, in order."""
-    plan: list[tuple[str, str, Any]] = [("Scheme", "scheme", None), ("Network", "network", None),
-                                        ("Paper network", "paper_network", None), ("Profile", "profile", None)]
+def _known_plaintext_text(row: Table1Row) -> str:
+    if row.known_plaintext is None:
+        return f"n/a ({', '.join(row.known_plaintext_na)})" if row.known_plaintext_na else EMPTY
+    broken = f"; {counts_text(row.pairs_split, ' pair(s) to break')}" if row.pairs else ""
+    if row.chosen:
+        value, attack = row.chosen
+        count = f"> {attack}'s queries" if math.isinf(value) else f"{value:g} chosen image(s)"
+        broken += f"; {count} ({attack})"
+    return f"{row.known_plaintext.ssim.text(3)} ({row.known_plaintext.label}){broken}"
+
+
+def _display_row(table: Table1, row: Table1Row) -> dict[str, str]:
+    """One row's text cells by header, in the displayed order."""
+    cells = {"Scheme": row.scheme, "Network": row.network if row.network is not None else EMPTY,
+             "Paper network": row.paper.network if row.paper is not None else EMPTY, "Profile": row.profile or EMPTY}
     if table.show_data:
-        plan.append(("Data", "data", None))
+        cells["Data"] = "; ".join(row.data)
     for family in FAMILIES:
-        plan += [(f"Acc. {c.name}", "accuracy", c.name) for c in table.datasets if c.family == family]
-        plan.append((f"Paper {FAMILY_TITLES[family]}", "paper_accuracy", family))
-    plan += [("Strongest attack", "attack", None), ("SSIM", "ssim", None), ("Security", "security", None),
-             ("Paper security", "paper_security", None), ("Paper's attacks only", "paper_attacks", None)]
+        cells.update({f"Acc. {c.name}": _accuracy_text(row, c.name) for c in table.datasets if c.family == family})
+        cells[f"Paper {FAMILY_TITLES[family]}"] = _paper_accuracy(row, family)
+    top, theirs = row.strongest, row.paper_strongest
+    cells.update({
+        "Strongest attack": top.label if top else EMPTY, "SSIM": top.ssim.text(3) if top else EMPTY,
+        "Security": _symbol(row.secure, EMPTY),
+        "Paper security": EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE),
+        "Paper's attacks only": f"{_symbol(row.paper_secure, EMPTY)} {theirs.label} {theirs.ssim.text(3)}" if theirs else EMPTY,
+    })
     if table.show_known_plaintext:
         chosen = any(r.chosen for r in table.rows)
-        plan.append(("Known/chosen-plaintext SSIM" if chosen else "Known-plaintext SSIM", "known_plaintext", None))
+        cells["Known/chosen-plaintext SSIM" if chosen else "Known-plaintext SSIM"] = _known_plaintext_text(row)
     if table.show_ciphertexts:
-        plan.append(("Ciphertexts to break", "ciphertexts", None))
-    return plan
+        cells["Ciphertexts to break"] = counts_text(row.ciphertexts_split) if row.ciphertexts else EMPTY
+    return cells
 
 
-def _cell(row: Table1Row, kind: str, arg: Any) -> str:
-    if kind == "scheme":
-        return row.scheme
-    if kind == "network":
-        return row.network if row.network is not None else EMPTY
-    if kind == "paper_network":
-        return row.paper.network if row.paper is not None else EMPTY
-    if kind == "profile":
-        return row.profile or EMPTY
-    if kind == "data":
-        return "; ".join(row.data)
-    if kind == "accuracy":
-        stat = row.accuracy.get(arg)
-        if stat is not None:
-            return stat.text(4)
-        return NOT_APPLICABLE if row.attack_only else EMPTY
-    if kind == "paper_accuracy":
-        return _paper_accuracy(row, arg)
-    if kind == "attack":
-        return row.attack or EMPTY
-    if kind == "ssim":
-        return row.ssim.text(3) if row.ssim is not None else EMPTY
-    if kind == "security":
-        return _symbol(row.secure, EMPTY)
-    if kind == "paper_security":
-        return EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE)
-    if kind == "known_plaintext":
-        if not row.known_plaintext:
-            return f"n/a ({', '.join(row.known_plaintext_na)})" if row.known_plaintext_na else EMPTY
-        broken = f"; {_counts_text(row.pairs_split, ' pair(s) to break')}" if row.pairs else ""
-        if row.chosen:
-            value, attack = row.chosen
-            count = f"> {attack}'s queries" if math.isinf(value) else f"{value:g} chosen image(s)"
-            broken += f"; {count} ({attack})"
-        return f"{row.known_plaintext[0].text(3)} ({row.known_plaintext[1]}){broken}"
-    if kind == "paper_attacks":
-        if row.paper_attacks is None:
-            return EMPTY
-        stat, name, secure = row.paper_attacks
-        return f"{_symbol(secure, EMPTY)} {name} {stat.text(3)}"
-    if kind == "ciphertexts":
-        return _counts_text(row.ciphertexts_split) if row.ciphertexts else EMPTY
-    raise ValueError(kind)
-
-
-def display_rows(table: Table1) -> tuple[list[str], list[list[str]]]:
-    """Headers and text cells shared by the Markdown and LaTeX views."""
-    plan = _column_plan(table)
-    return [h for h, _, _ in plan], [[_cell(row, kind, arg) for _, kind, arg in plan] for row in table.rows]
+def display_frame(table: Table1) -> pd.DataFrame:
+    """Table I as text, one column per displayed header: the frame the Markdown and LaTeX views render."""
+    return pd.DataFrame([_display_row(table, row) for row in table.rows], dtype=object)
 
 
 def table_notes(table: Table1, record_notes: list[str]) -> list[str]:
@@ -467,13 +364,12 @@ def which_per_row(table: Table1) -> str:
 
 
 def render_markdown(table: Table1, record_notes: list[str]) -> str:
-    headers, rows = display_rows(table)
+    frame = display_frame(table).apply(lambda column: column.str.replace("|", "\\|", regex=False))
     lines = ["# Table I: accuracy and security, ppbench beside the seed paper", "",
              f"From {table.description}. {which_per_row(table)}Accuracy and SSIM are fractions; mean ± std "
              "(n=seeds) where there are several runs; `—` not applicable, empty = no record.", "",
              f"Security rule: {rule_text(table.threshold)}.", "",
-             "| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+             frame.to_markdown(index=False, tablefmt="github", stralign=None, disable_numparse=True)]
     lines += ["", "Notes:", ""] + [f"- {note}" for note in table_notes(table, record_notes)]
     return "\n".join(lines) + "\n"
 
@@ -493,19 +389,20 @@ def render_csv(table: Table1) -> str:
             out[f"accuracy_{column.name}_n"] = stat.n if stat else None
         for family in FAMILIES:
             out[f"paper_accuracy_{family}"] = row.paper.accuracy.get(family) if row.paper else None
-        out["strongest_attack"] = row.attack
-        out["strongest_attack_ssim_mean"] = row.ssim.mean if row.ssim else None
-        out["strongest_attack_ssim_std"] = row.ssim.std if row.ssim and row.ssim.n > 1 else None
-        out["strongest_attack_n"] = row.ssim.n if row.ssim else None
+        top, theirs, known = row.strongest, row.paper_strongest, row.known_plaintext
+        out["strongest_attack"] = top.label if top else None
+        out["strongest_attack_ssim_mean"] = top.ssim.mean if top else None
+        out["strongest_attack_ssim_std"] = top.ssim.std if top and top.ssim.n > 1 else None
+        out["strongest_attack_n"] = top.ssim.n if top else None
         out["ssim_threshold"] = table.threshold
         out["secure"] = row.secure
         out["paper_secure"] = row.paper.security if row.paper else None
-        out["paper_attacks_strongest"] = row.paper_attacks[1] if row.paper_attacks else None
-        out["paper_attacks_ssim_mean"] = row.paper_attacks[0].mean if row.paper_attacks else None
-        out["paper_attacks_secure"] = row.paper_attacks[2] if row.paper_attacks else None
+        out["paper_attacks_strongest"] = theirs.label if theirs else None
+        out["paper_attacks_ssim_mean"] = theirs.ssim.mean if theirs else None
+        out["paper_attacks_secure"] = row.paper_secure
         if table.show_known_plaintext:
-            out["known_plaintext_attack"] = row.known_plaintext[1] if row.known_plaintext else None
-            out["known_plaintext_ssim_mean"] = row.known_plaintext[0].mean if row.known_plaintext else None
+            out["known_plaintext_attack"] = known.label if known else None
+            out["known_plaintext_ssim_mean"] = known.ssim.mean if known else None
             out["known_plaintext_pairs_to_break"] = row.pairs[0] if row.pairs else None  # inf: not within the curve
             out["known_plaintext_pairs_to_break_generic"] = row.pairs_split[1][0] if row.pairs_split[1] else None
             out["chosen_images_to_break"] = row.chosen[0] if row.chosen else None
@@ -530,26 +427,24 @@ _TEX_SYMBOLS = {"±": r"$\pm$", "✓": r"\checkmark", "✗": r"$\times$", "—":
 
 def tex_escape(text: str) -> str:
     """Escape LaTeX specials and map the table's symbols (±, ✓, ✗, —) to LaTeX."""
-    out = "".join(_TEX.get(ch, ch) for ch in text)
+    out = "".join(_TEX.get(ch, ch) for ch in str(text))
     for symbol, tex in _TEX_SYMBOLS.items():
         out = out.replace(symbol, tex)
     return out
 
 
 def render_latex(table: Table1, record_notes: list[str]) -> str:
-    headers, rows = display_rows(table)
+    frame = display_frame(table)
     text_columns = 5 if table.show_data else 4
-    align = "l" * text_columns + "r" * (len(headers) - text_columns)
     caption = (f"Accuracy (fractions) and security, ppbench beside the seed paper's Table I. Security: "
                f"{rule_text(table.threshold)}.")
+    styler = frame.style.hide(axis="index").format(tex_escape).format_index(tex_escape, axis=1)
+    styler.set_table_styles([{"selector": "small", "props": ":;"}])  # \small inside the table
+    body = styler.to_latex(column_format="l" * text_columns + "r" * (len(frame.columns) - text_columns),
+                           position="t", position_float="centering", hrules=True, caption=tex_escape(caption),
+                           label="tab:ppbench-table1")
     lines = ["% Generated by `ppbench report` from result records; do not edit.",
-             "% Needs \\usepackage{booktabs,amssymb}.",
-             "\\begin{table}[t]", "\\centering", "\\small",
-             f"\\caption{{{tex_escape(caption)}}}", "\\label{tab:ppbench-table1}",
-             f"\\begin{{tabular}}{{{align}}}", "\\toprule",
-             " & ".join(tex_escape(h) for h in headers) + " \\\\", "\\midrule"]
-    lines += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+             "% Needs \\usepackage{booktabs,amssymb}.", body.rstrip("\n")]
     lines += [f"% note: {note}" for note in table_notes(table, record_notes)]
     return "\n".join(lines) + "\n"
 

@@ -108,6 +108,7 @@ def twenty_series() -> Curves:
             label = f"scheme{i:02d} (cpu, 32x32)"
             curves.series.setdefault(attack, {})[label] = [(1, 0.01 * (i % 3), False), (5, 1.0, True), (50, 1.0, True)]
             curves.sources[(attack, label)] = f"run-{i}"
+            curves.schemes[label] = f"scheme{i:02d}"
     return curves
 
 

@@ -21,10 +21,10 @@ from ppbench.errors import DataError, InputError
 from ppbench.reports.check import ThresholdsError, load_thresholds, parse_thresholds, run_check
 from ppbench.reports.curves import build_curves
 from ppbench.reports.fig4 import build_fig4, write_fig4
-from ppbench.reports.load import load_results
+from ppbench.reports.load import Reading, best_reading, load_results
 from ppbench.reports.security import DEFAULT_SSIM_THRESHOLD, is_secure
-from ppbench.reports.table1 import (build_table1, load_paper_table, render_csv, render_latex, render_markdown,
-                                    write_table1)
+from ppbench.reports.table1 import (build_table1, load_paper_table, paper_attacks, render_csv, render_latex,
+                                    render_markdown, write_table1)
 
 RECORDS = Path(__file__).resolve().parent / "testdata" / "records"
 PROPOSED_S0 = "proposed-vit_cpu-sample-cpu-s0-1a2b3c4d"
@@ -112,6 +112,20 @@ class TestLoading:
         with pytest.raises(DataError, match="not found"):
             load_results(tmp_path / "nope")
 
+    def test_best_reading_names_the_reading_apart_from_the_attack(self):
+        entry = {"ssim_mean": -0.4, "ssim_mean_inverted": 0.7, "ssim_mean_mirrored": 0.2}
+        assert best_reading(entry) == (Reading.NEGATIVE, 0.7)
+        assert best_reading({"ssim_mean": 0.3, "ssim_mean_mirrored": 0.3}) == (Reading.AS_IS, 0.3), "ties: as is first"
+        assert [Reading.NEGATIVE.label("gan"), Reading.MIRRORED.label("pooled"), Reading.AS_IS.label("itn")] == [
+            "gan (negative)", "pooled (mirrored)", "itn"]
+        assert [r.field for r in Reading] == ["ssim_mean", "ssim_mean_inverted", "ssim_mean_mirrored"]
+
+    def test_attacks_frame_carries_the_attack_and_its_reading_in_separate_columns(self, results_copy):
+        edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.gan.ssim_mean_inverted": 0.9})
+        frame = load_results(results_copy).attacks_frame()
+        gan = frame[(frame["scheme"] == "le") & (frame["attack"] == "gan")].iloc[0]
+        assert (gan["attack"], Reading(gan["reading"]), gan["ssim_best"]) == ("gan", Reading.NEGATIVE, 0.9)
+
 
 # -- Table I ---------------------------------------------------------------------------------------------
 class TestTable1:
@@ -197,24 +211,29 @@ class TestTable1:
 
     def test_strongest_attack_is_the_highest_mean_ssim(self, table):
         (le,) = [r for r in table.rows if r.scheme == "le"]
-        assert (le.attack, le.ssim.mean, le.ssim.n) == ("itn", 0.613, 1)
+        assert (le.strongest.attack, le.strongest.reading, le.strongest.ssim.mean, le.strongest.ssim.n) == (
+            "itn", Reading.AS_IS, 0.613, 1)
 
     def test_an_attack_that_restores_the_negative_counts_with_its_inverted_ssim(self, results_copy):
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.gan.ssim_mean": -0.37,
                                                   "metrics.attacks.gan.ssim_mean_inverted": 0.70})
-        (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
-        assert (le.attack, le.ssim.mean, le.secure) == ("gan (negative)", 0.70, False)
+        table = build_table1(load_results(results_copy))
+        (le,) = [r for r in table.rows if r.scheme == "le"]
+        assert (le.strongest.attack, le.strongest.reading, le.strongest.ssim.mean, le.secure) == (
+            "gan", Reading.NEGATIVE, 0.70, False)
+        assert "| gan (negative) | 0.700 | ✗ | ✗ | ✗ gan (negative) 0.700 |" in md_row(render_markdown(table, []), "| le ")
 
     def test_an_attack_that_restores_the_mirror_image_counts_with_its_mirrored_ssim(self, results_copy):
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.gan.ssim_mean_mirrored": 0.95,
                                                   "metrics.attacks.gan.ssim_mean_inverted": 0.70})
         (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
-        assert (le.attack, le.ssim.mean) == ("gan (mirrored)", 0.95)
+        assert (le.strongest.attack, le.strongest.reading, le.strongest.ssim.mean) == ("gan", Reading.MIRRORED, 0.95)
+        assert le.strongest.label == "gan (mirrored)"
 
     def test_inverted_ssim_below_the_positive_one_changes_nothing(self, results_copy):
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.itn.ssim_mean_inverted": -0.5})
         (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
-        assert (le.attack, le.ssim.mean) == ("itn", 0.613)
+        assert (le.strongest.attack, le.strongest.reading, le.strongest.ssim.mean) == ("itn", Reading.AS_IS, 0.613)
 
     def test_jpeg_runs_get_their_own_rows(self, results_copy):
         edit_record(results_copy / "plain-resnet18_cpu-sample-cpu-s0-22222222", **{"config.jpeg_quality": 75})
@@ -228,17 +247,16 @@ class TestTable1:
             "fr": {"ssim_mean": 0.05}, "itn": {"ssim_mean": 0.2},
             "pooled": {"ssim_mean": 1.0, "threat_model": "ciphertext_only_many"}}})
         (le,) = [r for r in build_table1(load_results(results_copy)).rows if r.scheme == "le"]
-        assert (le.attack, le.secure) == ("pooled", False)
-        stat, name, secure = le.paper_attacks
-        assert (name, stat.mean, secure) == ("itn", 0.2, True)
+        assert (le.strongest.attack, le.secure) == ("pooled", False)
+        assert (le.paper_strongest.attack, le.paper_strongest.ssim.mean, le.paper_secure) == ("itn", 0.2, True)
 
     def test_known_plaintext_attacks_are_shown_beside_the_verdict_never_in_it(self, results_copy, table):
         assert "Known-plaintext SSIM" not in render_markdown(table, [])
         edit_record(results_copy / LE_ATTACKS, **{"metrics.attacks.kpa": {"ssim_mean": 1.0, "threat_model": "known_plaintext"}})
         with_kpa = build_table1(load_results(results_copy))
         (le,) = [r for r in with_kpa.rows if r.scheme == "le"]
-        assert (le.attack, le.ssim.mean) == ("itn", 0.613), "the verdict rests on ciphertext-only attacks"
-        assert le.known_plaintext[1] == "kpa" and le.known_plaintext[0].mean == 1.0
+        assert (le.strongest.attack, le.strongest.ssim.mean) == ("itn", 0.613), "the verdict rests on ciphertext-only attacks"
+        assert le.known_plaintext.attack == "kpa" and le.known_plaintext.ssim.mean == 1.0
         assert md_row(render_markdown(with_kpa, []), "| Scheme ").endswith("| Paper security | Paper's attacks only | Known-plaintext SSIM |")
 
     def test_ciphertexts_to_break_column_only_when_a_record_has_it(self, results_copy, table):
@@ -281,7 +299,8 @@ class TestTable1:
                                                         "threat_model": "ciphertext_only_unpaired_plain"}})
         (proposed,) = [r for r in build_table1(load_results(results_copy)).rows
                        if r.scheme == "proposed" and r.profile == "cpu" and "sample" in r.accuracy]
-        assert proposed.attack.startswith("gan") and proposed.ssim.mean == pytest.approx(0.7)
+        assert proposed.strongest.attack == "gan" and proposed.strongest.ssim.mean == pytest.approx(0.7)
+        assert proposed.strongest.reading is Reading.AS_IS, "one record each way: a tie goes to as_is"
 
     def test_attack_only_scheme_gets_a_row_without_accuracy(self, results_copy):
         shutil.rmtree(results_copy / "le-pyramidnet_shakedrop_cpu-sample-cpu-s0-9a8b7c6d")
@@ -301,6 +320,13 @@ class TestTable1:
         assert [p.name for p in paths] == ["table1.md", "table1.csv", "table1.tex"]
         assert all(p.stat().st_size > 0 for p in paths)
         assert not list(tmp_path.glob(".*.tmp"))
+
+    def test_the_papers_attacks_are_fr_gan_itn_for_table1_and_on_their_registry_entries(self):
+        from ppbench.attacks import attack_info, list_attacks
+
+        assert paper_attacks() == ("fr", "gan", "itn")
+        assert [name for name in list_attacks() if attack_info(name).in_seed_paper] == list(paper_attacks())
+        assert attack_info("fr").to_dict()["in_seed_paper"] is True and not attack_info("fr_adv").in_seed_paper
 
     def test_paper_table_cites_its_source_and_holds_fractions(self):
         source, rows = load_paper_table()
