@@ -1,7 +1,20 @@
 """A run's configuration: :class:`RunConfig`, its identity (:func:`run_id`) and :func:`resolve_config`.
 
+A :class:`RunConfig` is nested: the run's names (scheme, network, profile, seed) and five typed sections,
+:class:`DataConfig`, :class:`EncryptionConfig`, :class:`TrainingConfig`, :class:`AttackConfig` and
+:class:`ExecutionConfig`. Its identity, the hash in the run id, covers the names, the data, the encryption
+and the training, never the attack or execution sections (attacks are added to a finished run's record,
+each entry saying its attacker data; execution settings do not change a result). Files enter the identity
+by their content (:func:`ppbench.data.dataset_fingerprint`, :func:`ppbench.data.file_sha256`), never by their
+path, so a checkout that moves keeps its run ids. The record's ``config`` section stays flat: the
+``ppbench run`` option names (:meth:`RunConfig.to_dict`, :meth:`RunConfig.from_dict`).
+
 :func:`resolve_config` layers the ``ppbench run`` flags over the network family's recipe over the profile
 (:func:`layer`), then checks every name, size and type, so a bad value fails before any data is loaded.
+
+Run ids from before content fingerprints (an ``npz:``/``folder:`` data set or ``--weights`` hashed by its
+absolute path) are accepted, not migrated: :func:`locate_run` finds such a run's folder under its old id as
+long as the file is still at the path it had, and the run keeps that id (its record and checkpoint say it).
 """
 
 from __future__ import annotations
@@ -13,11 +26,11 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
-from .data import check_dataset_name, dataset_label
+from .data import check_dataset_name, dataset_fingerprint, dataset_label, file_sha256
 from .environment import resolve_device
 from .errors import InputError
 from .keys import SchemeKey
@@ -25,26 +38,41 @@ from .profiles import Profile, Recipe, get_profile
 from .registry import drop_none
 from .train import OPTIMIZERS, SCHEDULES
 
-__all__ = ["RunConfig", "NON_IDENTITY_FIELDS", "DEFAULT_PROFILE", "ATTACKER_DATA", "resolve_config", "layer",
-           "run_id", "run_dir_for"]
+__all__ = ["RunConfig", "DataConfig", "EncryptionConfig", "TrainingConfig", "AttackConfig", "ExecutionConfig",
+           "NON_IDENTITY_FIELDS", "OPTION_NAMES", "DEFAULT_PROFILE", "ATTACKER_DATA", "resolve_config", "layer",
+           "run_id", "run_dir_for", "locate_run"]
 
 DEFAULT_PROFILE = "cpu"
 ATTACKER_DATA = ("disjoint", "overlap")
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Every resolved value of one run. Fields in NON_IDENTITY_FIELDS do not change its result or id."""
+class DataConfig:
+    """The images: which data set (``dataset``: a name, or ``npz:``/``folder:`` with an absolute path, where to
+    load it from) and how many of them; ``fingerprint`` identifies a local data set's content (None: named)."""
 
-    scheme: str
-    network: str  # "none": an attack-only run, no classifier
     dataset: str
-    profile: str
-    seed: int
-    image_size: int
-    block_size: int
     n_train: int | None
     n_test: int | None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    """What the cloud receives: images of ``image_size`` encrypted in blocks of ``block_size`` under the key
+    ``key_id`` (None: a fresh key made for the run), JPEG-compressed when ``jpeg_quality`` is set."""
+
+    image_size: int
+    block_size: int
+    key_id: str | None
+    jpeg_quality: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The classifier's recipe: optimiser, schedule, length, augmentation, initialisation, precision.
+    ``weights_sha256`` identifies a ``--weights`` file's content."""
+
     optimizer: str
     lr: float
     momentum: float
@@ -69,13 +97,24 @@ class RunConfig:
     from_scratch: bool
     amp: bool
     channels_last: bool
-    key_id: str | None  # of --key FILE; None: a fresh key made for this run and kept in its folder
-    # -- not part of the run's identity (jpeg_quality is, when set: see identity()) --
-    key: str | None = None
+    weights_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """The attacks run on the run's ciphertexts (not part of the identity: they merge into one record)."""
+
     attacks: tuple[str, ...] = ()
     attacker_data: str = "disjoint"
     n_attack_images: int = 100
-    jpeg_quality: int | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Where and how the run executes; none of it changes a result. ``key`` is the key file's path (its
+    ``key_id``, in :class:`EncryptionConfig`, is what identifies the run)."""
+
+    key: str | None = None
     device: str = "cpu"
     results: str = "runs"
     data_root: str | None = None
@@ -84,12 +123,92 @@ class RunConfig:
     resume: bool = False
     progress: bool | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
+_SECTIONS: dict[str, type] = {"data": DataConfig, "encryption": EncryptionConfig, "training": TrainingConfig,
+                              "attack": AttackConfig, "execution": ExecutionConfig}
+_IDENTITY_SECTIONS = ("data", "encryption", "training")
+_FINGERPRINTS = {"fingerprint": "dataset_fingerprint", "weights_sha256": "weights_sha256"}  # -> config.derived
+OPTION_NAMES: tuple[str, ...] = (  # the record's flat config keys, in the order records have always had them
+    "scheme", "network", "dataset", "profile", "seed", "image_size", "block_size", "n_train", "n_test",
+    "optimizer", "lr", "momentum", "beta2", "nesterov", "weight_decay", "batch_size", "eval_batch_size", "epochs",
+    "steps", "schedule", "warmup_steps", "warmup_fraction", "milestones", "gamma", "grad_clip", "label_smoothing",
+    "plain_augment", "adapter", "pretrained", "weights", "from_scratch", "amp", "channels_last", "key_id", "key",
+    "attacks", "attacker_data", "n_attack_images", "jpeg_quality", "device", "results", "data_root", "download",
+    "force", "resume", "progress",
+)
+_SECTION_OF: dict[str, str] = {f.name: name for name, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
+                               if f.name not in _FINGERPRINTS}
+NON_IDENTITY_FIELDS = frozenset(n for n, section in _SECTION_OF.items() if section not in _IDENTITY_SECTIONS)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every resolved value of one run: its names and five sections. Read a value by section
+    (``config.training.lr``); the flat option name (``config.lr``) reads the same value."""
+
+    scheme: str
+    network: str  # "none": an attack-only run, no classifier
+    profile: str
+    seed: int
+    data: DataConfig
+    encryption: EncryptionConfig
+    training: TrainingConfig
+    attack: AttackConfig = AttackConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+
+    def __getattr__(self, name: str) -> Any:
+        section = _SECTION_OF.get(name)
+        if section is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(object.__getattribute__(self, section), name)
+
+    # -- the flat form: options, the record's config section --------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The flat form: every ``ppbench run`` option by name (the record's ``config`` section without
+        ``derived``; ``resolve_config(**config.to_dict())`` resolves the same run)."""
+        return {name: getattr(self, name) for name in OPTION_NAMES}
+
+    def to_record(self, derived: Mapping[str, Any]) -> dict[str, Any]:
+        """The record's ``config`` section: the flat form as JSON (tuples as lists) plus ``derived``, which
+        also carries the content fingerprints, so that :meth:`from_record` gives back the run's identity."""
+        fingerprints = {"dataset_fingerprint": self.data.fingerprint, "weights_sha256": self.training.weights_sha256}
+        return {**json.loads(json.dumps(self.to_dict())),
+                "derived": {**derived, **{k: v for k, v in fingerprints.items() if v is not None}}}
+
+    @classmethod
+    def from_dict(cls, flat: Mapping[str, Any]) -> "RunConfig":
+        """The config for a flat mapping of option names (as :meth:`to_dict` gives; values are not checked).
+        ``dataset_fingerprint`` / ``weights_sha256`` set the content fingerprints."""
+        values = {**flat, **{f: flat.get(key) for f, key in _FINGERPRINTS.items()}}
+        values["milestones"] = tuple(values.get("milestones") or ())
+        values["attacks"] = tuple(values.get("attacks") or ())
+        sections = {name: section(**{f.name: values[f.name] for f in dataclasses.fields(section)
+                                      if f.name in values})
+                    for name, section in _SECTIONS.items()}
+        return cls(scheme=values["scheme"], network=values["network"], profile=values["profile"],
+                   seed=values["seed"], **sections)
+
+    @classmethod
+    def from_record(cls, section: Mapping[str, Any]) -> "RunConfig":
+        """The config a record's ``config`` section was written from (:meth:`to_record`)."""
+        derived = section.get("derived") or {}
+        return cls.from_dict({**{k: v for k, v in section.items() if k != "derived"},
+                              **{key: derived.get(key) for key in _FINGERPRINTS.values()}})
+
+    # -- identity --------------------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """The values that decide the result: what the run id's hash covers (``jpeg_quality`` only when set,
-        so that runs without JPEG keep the ids they had before the flag existed)."""
+        """The values that decide the result, what the run id's hash covers: the names and the data,
+        encryption and training sections, with files by their content (``jpeg_quality`` only when set, so
+        that runs without JPEG keep the ids they had before the flag existed)."""
+        identity = self._path_identity()
+        if self.data.fingerprint is not None:
+            identity["dataset"] = self.data.fingerprint
+        if self.training.weights_sha256 is not None:
+            identity["weights"] = f"sha256:{self.training.weights_sha256}"
+        return identity
+
+    def _path_identity(self) -> dict[str, Any]:
+        """The identity as it was before content fingerprints: files by their absolute path."""
         identity = {k: v for k, v in self.to_dict().items() if k not in NON_IDENTITY_FIELDS}
         if identity.get("jpeg_quality") is None:
             identity.pop("jpeg_quality", None)
@@ -97,19 +216,25 @@ class RunConfig:
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+        return _hash(self.identity())
+
+    @property
+    def legacy_config_hash(self) -> str | None:
+        """The hash the run had when files were identified by their path; None where that is the same."""
+        old = _hash(self._path_identity())
+        return None if old == self.config_hash else old
 
     @property
     def trains(self) -> bool:
         return self.network != "none"
 
 
-NON_IDENTITY_FIELDS = frozenset({
-    "key", "attacks", "attacker_data", "n_attack_images", "device", "results", "data_root",
-    "download", "force", "resume", "progress",
-})
-_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+def _hash(identity: dict[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+_FIELDS = set(OPTION_NAMES)
 _ALIASES = {"attack": "attacks", "no_plain_augment": None, "no_download": None, "no_progress": None}
 
 
@@ -156,15 +281,28 @@ def _check_types(o: dict[str, Any]) -> None:
             raise _type_error(name, value, "a name (a string)", '"sample"' if name == "dataset" else '"..."')
 
 
-def run_id(config: RunConfig) -> str:
-    """``<scheme>-<network>-<dataset>-<profile>-s<seed>-<hash8>``."""
-    return (f"{config.scheme}-{config.network}-{dataset_label(config.dataset)}-{config.profile}-s{config.seed}"
-            f"-{config.config_hash}")
+def run_id(config: RunConfig, config_hash: str | None = None) -> str:
+    """``<scheme>-<network>-<dataset>-<profile>-s<seed>-<hash8>`` (``config_hash``: another hash than the
+    config's own, e.g. its :attr:`RunConfig.legacy_config_hash`)."""
+    return (f"{config.scheme}-{config.network}-{dataset_label(config.data.dataset)}-{config.profile}"
+            f"-s{config.seed}-{config_hash or config.config_hash}")
+
+
+def locate_run(config: RunConfig) -> tuple[Path, str]:
+    """The run's folder and the config hash it is kept under: ``RESULTS/<run_id>/``, or the folder of the
+    run's id from before content fingerprints when only that one exists (its old id is accepted, not
+    migrated: the run continues or is skipped there, under its old hash)."""
+    results = Path(config.execution.results)
+    folder = results / run_id(config)
+    legacy = config.legacy_config_hash
+    if legacy is not None and not folder.exists() and (results / run_id(config, legacy)).is_dir():
+        return results / run_id(config, legacy), legacy
+    return folder, config.config_hash
 
 
 def run_dir_for(config: RunConfig) -> Path:
-    """The run's folder: ``RESULTS/<run_id>/``."""
-    return Path(config.results) / run_id(config)
+    """The run's folder: ``RESULTS/<run_id>/`` (or its folder under an accepted old id: :func:`locate_run`)."""
+    return locate_run(config)[0]
 
 
 def _normalise_dataset(spec: str) -> str:
@@ -306,18 +444,28 @@ def resolve_config(**overrides: Any) -> RunConfig:
         raise InputError(f"--jpeg-quality must be an integer in 0..100 (OpenCV's JPEG quality), got {jpeg_quality!r}")
     adapter = o.get("adapter", info.adapter)
     block_size = v["block_size"] if info.block_wise else None
-    return RunConfig(
-        scheme=info.name, network=network, profile=profile.name, seed=int(o.get("seed", 0)),
-        **{**v, "dataset": _normalise_dataset(v["dataset"])},
-        adapter=None if adapter in (None, "", "none") else adapter,
-        key_id=_key_id(o.get("key"), info.name, v["image_size"], block_size),
-        key=str(o["key"]) if o.get("key") else None, attacks=_attack_names(o.get("attacks")),
-        attacker_data=attacker_data, n_attack_images=int(o.get("n_attack_images", profile.n_attack_images)),
-        jpeg_quality=None if jpeg_quality is None else int(jpeg_quality), device=str(resolve_device(o.get("device"))),
-        results=str(o.get("results", "runs")), data_root=o.get("data_root"),
-        download=bool(o.get("download", True)), force=bool(o.get("force", False)),
-        resume=bool(o.get("resume", False)), progress=o.get("progress"),
-    )
+    dataset = _normalise_dataset(v["dataset"])
+    return RunConfig.from_dict({
+        **v, "scheme": info.name, "network": network, "profile": profile.name, "seed": int(o.get("seed", 0)),
+        "dataset": dataset, "dataset_fingerprint": dataset_fingerprint(dataset),
+        "weights_sha256": _weights_sha256(v["weights"]),
+        "adapter": None if adapter in (None, "", "none") else adapter,
+        "key_id": _key_id(o.get("key"), info.name, v["image_size"], block_size),
+        "key": str(o["key"]) if o.get("key") else None, "attacks": _attack_names(o.get("attacks")),
+        "attacker_data": attacker_data, "jpeg_quality": None if jpeg_quality is None else int(jpeg_quality),
+        "device": str(resolve_device(o.get("device"))), "results": str(o.get("results", "runs")),
+        "data_root": o.get("data_root"), "download": bool(o.get("download", True)),
+        "force": bool(o.get("force", False)), "resume": bool(o.get("resume", False)), "progress": o.get("progress"),
+    })
+
+
+def _weights_sha256(path: str | None) -> str | None:
+    """A ``--weights`` file's content hash (what the run id covers), refusing a file that is not there."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise InputError(f"--weights {path}: no such file; pass an existing weights file or drop --weights")
+    return file_sha256(path)
 
 
 def _options(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -339,8 +487,9 @@ def _options(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def layer(o: dict[str, Any], profile: Profile, recipe: Recipe, scheme: str, network: str) -> dict[str, Any]:
-    """The run's data and training values: each flag in ``o`` over the network family's ``recipe`` over the
-    ``profile`` (the one place where the three layers meet). Values are not checked here."""
+    """The run's values that have defaults in a profile or recipe: each flag in ``o`` over the network
+    family's ``recipe`` over the ``profile`` (the one place where the three layers meet; flat option names).
+    Values are not checked here."""
     epochs, steps = _steps_and_epochs(o, recipe)
     grad_clip = o.get("grad_clip", recipe.grad_clip)
     from_scratch = bool(o.get("from_scratch", False))
@@ -367,6 +516,7 @@ def layer(o: dict[str, Any], profile: Profile, recipe: Recipe, scheme: str, netw
         pretrained=bool(o.get("pretrained", profile.pretrained and needs_weights and not from_scratch and not weights)),
         weights=weights, from_scratch=from_scratch,
         amp=bool(o.get("amp", profile.amp)), channels_last=bool(o.get("channels_last", profile.channels_last)),
+        n_attack_images=int(o.get("n_attack_images", profile.n_attack_images)),
     )
 
 

@@ -30,12 +30,13 @@ Test images are resized and encrypted the same way, never augmented.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import logging
 import os
 import pickle
 import tarfile
 import urllib.error
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -44,11 +45,12 @@ import numpy as np
 import torch
 
 from .errors import DataError, InputError
+from .npzfile import read_npz
 from .transforms import nhwc_to_nchw, resize_uint8
 
 __all__ = [
     "Dataset", "load_dataset", "data_root", "dataset_label", "check_dataset_name", "random_crop_flip",
-    "BatchPipeline", "crop_padding_for", "SAMPLE_PATH", "TORCHVISION_SETS",
+    "BatchPipeline", "crop_padding_for", "SAMPLE_PATH", "TORCHVISION_SETS", "dataset_fingerprint", "file_sha256",
 ]
 
 log = logging.getLogger(__name__)
@@ -228,19 +230,19 @@ def _classes(arrays: dict[str, np.ndarray], y_train: np.ndarray, y_test: np.ndar
     return [str(i) for i in range(top + 1)]
 
 
-def _load_npz(path: Path, *, name: str) -> Dataset:
-    """An .npz with x_train/y_train/x_test/y_test (uint8 NHWC) and optional classes."""
+def _check_npz_path(path: Path) -> None:
     if path.is_dir():
         raise DataError(f"data file {path} is a directory, not an .npz file; pass npz:FILE.npz, or folder:{path} "
                         "for train/<class>/ and test/<class>/ image folders")
     if not path.is_file():
         raise DataError(f"data file {path} not found; pass npz:PATH with an existing .npz holding "
                         f"{', '.join(NPZ_ARRAYS)}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read {path} as .npz ({exc.__class__.__name__}); is the file complete?") from None
+
+
+def _load_npz(path: Path, *, name: str) -> Dataset:
+    """An .npz with x_train/y_train/x_test/y_test (uint8 NHWC) and optional classes."""
+    _check_npz_path(path)
+    arrays = read_npz(path)
     missing = [k for k in NPZ_ARRAYS if k not in arrays]
     if missing:
         raise DataError(f"{path} lacks array(s) {', '.join(missing)}; an npz data set needs {', '.join(NPZ_ARRAYS)} "
@@ -267,8 +269,7 @@ def _folder_split(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndar
 
     images, labels = [], []
     for index, cls in enumerate(classes):
-        files = sorted(p for p in (folder / cls).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        for path in files:
+        for path in _class_files(folder / cls):
             images.append(read_image(path))
             labels.append(index)
     if not images:
@@ -280,12 +281,21 @@ def _folder_split(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndar
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def _load_folder(path: Path, *, name: str) -> Dataset:
-    """``PATH/train/<class>/...`` and ``PATH/test/<class>/...`` image trees (class = sorted folder names)."""
+def _class_files(folder: Path) -> list[Path]:
+    """The image files of one class folder, in the order they are loaded."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _check_folder_layout(path: Path) -> None:
     for split in ("train", "test"):
         if not (path / split).is_dir():
             raise DataError(f"folder data set {path} needs {path / split}/<class>/<image> trees "
                             "(torchvision ImageFolder layout)")
+
+
+def _load_folder(path: Path, *, name: str) -> Dataset:
+    """``PATH/train/<class>/...`` and ``PATH/test/<class>/...`` image trees (class = sorted folder names)."""
+    _check_folder_layout(path)
     classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
     test_classes = sorted(p.name for p in (path / "test").iterdir() if p.is_dir())
     if not classes or set(test_classes) - set(classes):
@@ -298,6 +308,44 @@ def _load_folder(path: Path, *, name: str) -> Dataset:
     return Dataset(name=name, source=str(path.resolve()), x_train=nhwc_to_nchw(x_train),
                    y_train=torch.from_numpy(y_train), x_test=nhwc_to_nchw(x_test),
                    y_test=torch.from_numpy(y_test), classes=classes)
+
+
+# -- content fingerprints ---------------------------------------------------------------------------------
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex), computed once per process for each (path, size, mtime)."""
+    resolved = Path(path).expanduser().resolve()
+    stat = resolved.stat()
+    return _sha256_of(str(resolved), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(spec: str) -> str | None:
+    """What identifies a local data set's content, wherever it lies: ``npz:sha256:<hex>`` (the file's bytes) or
+    ``folder:sha256:<hex>`` (each image's path under the folder and its bytes); None for a named data set
+    (``sample``, ``cifar10``, ``cifar100``), whose name identifies it. A missing file fails as loading would."""
+    spec = check_dataset_name(spec)
+    if spec.startswith("npz:"):
+        path = Path(spec[len("npz:"):]).expanduser()
+        _check_npz_path(path)
+        return f"npz:sha256:{file_sha256(path)}"
+    if spec.startswith("folder:"):
+        root = Path(spec[len("folder:"):]).expanduser()
+        _check_folder_layout(root)
+        digest = hashlib.sha256()
+        for split in ("train", "test"):
+            for cls in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+                for path in _class_files(cls):
+                    digest.update(f"{path.relative_to(root).as_posix()}\0{file_sha256(path)}\n".encode())
+        return f"folder:sha256:{digest.hexdigest()}"
+    return None
 
 
 # -- the paper's order of operations ---------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """``ppbench run``: train a classifier on encrypted images, run attacks, and store one result record.
 
 A run is identified by its resolved configuration (:class:`RunConfig`): the hash of every value that
-changes its result (not the attack list, the results folder, the device or flags like ``--force``) names
-its folder ``RESULTS/<run_id>/``. So runs are independent and idempotent: the same command maps to the
-same folder; a complete run is skipped (``--force`` reruns it); an interrupted one continues from its last
-checkpoint (an epoch boundary) and ends, on the CPU, bit-identical to an uninterrupted run; attacks added
-to a complete run are run alone and merged into its record. A lock file (``O_EXCL``) keeps two processes
+changes its result (its data, encryption and training sections, files by their content; not the attack or
+execution sections) names its folder ``RESULTS/<run_id>/`` (:func:`ppbench.config.locate_run`). So runs
+are independent and idempotent: the same command maps to the same folder; a complete run is skipped
+(``--force`` reruns it); an interrupted one continues from its last checkpoint (an epoch boundary) and
+ends, on the CPU, bit-identical to an uninterrupted run; attacks added to a complete run are run alone
+and merged into its record. A lock file (``O_EXCL``) keeps two processes
 out of one run folder; every file is written atomically.
 
 Library use::
@@ -17,7 +18,6 @@ Library use::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import shutil
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from . import distributed
-from .config import DEFAULT_PROFILE, NON_IDENTITY_FIELDS, RunConfig, resolve_config, run_dir_for, run_id
+from .config import DEFAULT_PROFILE, NON_IDENTITY_FIELDS, RunConfig, locate_run, resolve_config, run_dir_for, run_id
 from .data import BatchPipeline, Dataset, crop_padding_for, load_dataset
 from .environment import environment
 from .paths import make_folder, missing_folders
@@ -58,16 +58,16 @@ def run(config: RunConfig) -> dict[str, Any]:
     (lock, log, key, record, checkpoints, attacks) and the other ranks only train their share of each
     batch and return ``{}`` (see :mod:`ppbench.distributed`).
     """
-    ctx = distributed.setup(config.device)
+    ctx = distributed.setup(config.execution.device)
     if ctx is not None and not ctx.is_leader:
-        return _Run(config, run_dir_for(config), leader=False).follow()
+        return _Run(config, *locate_run(config), leader=False).follow()
     with distributed.leader_scope():
         return _run_leader(config)
 
 
 def _run_leader(config: RunConfig) -> dict[str, Any]:
-    run_dir = run_dir_for(config)
-    if config.resume and not ((run_dir / CHECKPOINT_FILE).is_file() or (run_dir / RECORD_FILE).is_file()):
+    run_dir, config_hash = locate_run(config)
+    if config.execution.resume and not ((run_dir / CHECKPOINT_FILE).is_file() or (run_dir / RECORD_FILE).is_file()):
         raise CheckpointError(f"--resume: nothing to resume in {run_dir} (no checkpoint or record); drop --resume "
                               "to start the run")
     created = missing_folders(run_dir)  # the run folder and any results folders above it this run makes
@@ -78,7 +78,7 @@ def _run_leader(config: RunConfig) -> dict[str, Any]:
             try:
                 with log_to(run_dir / LOG_FILE):
                     try:
-                        return _Run(config, run_dir).execute()
+                        return _Run(config, run_dir, config_hash).execute()
                     except BaseException as exc:
                         log.error("run %s stopped: %s: %s", run_dir.name, exc.__class__.__name__, exc)
                         raise
@@ -109,6 +109,7 @@ class _Run:
 
     config: RunConfig
     run_dir: Path
+    config_hash: str  # the hash the folder is kept under (the config's own, or an accepted old one)
     session_start: float = field(default_factory=time.perf_counter)
     previous_duration: float = 0.0
     record: dict[str, Any] = field(default_factory=dict)
@@ -131,7 +132,7 @@ class _Run:
     # -- top level ------------------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
         existing = self._existing_record()
-        if existing is not None and existing.get("status") == "complete" and not self.config.force:
+        if existing is not None and existing.get("status") == "complete" and not self.config.execution.force:
             distributed.announce({"train": False})  # DDP: nothing to train; ranks > 0 return now, not after the attacks
             missing = self._missing_attacks(existing)
             if not missing:
@@ -139,10 +140,10 @@ class _Run:
                 return existing
             log.info("%s is complete; running the missing attack(s) %s", self.rid, ", ".join(missing))
             return self._attacks_only(existing, missing)
-        if self.config.force:
+        if self.config.execution.force:
             self._clear()
             existing = None
-        log.info("run %s (profile %s, config hash %s) in %s", self.rid, self.config.profile, self.config.config_hash,
+        log.info("run %s (profile %s, config hash %s) in %s", self.rid, self.config.profile, self.config_hash,
                  self.run_dir)
         return self._train_and_attack(existing)
 
@@ -150,7 +151,7 @@ class _Run:
         path = self.run_dir / RECORD_FILE
         if not path.exists():
             return None
-        if self.config.force:
+        if self.config.execution.force:
             return None
         return read_record(path)  # CheckpointError if corrupt: nothing is touched
 
@@ -168,11 +169,11 @@ class _Run:
     # -- pieces ---------------------------------------------------------------------------------------------
     def _device(self) -> torch.device:
         ctx = distributed.context()
-        return ctx.device if ctx is not None else torch.device(self.config.device)
+        return ctx.device if ctx is not None else torch.device(self.config.execution.device)
 
     def _data(self) -> Dataset:
-        c = self.config
-        data = load_dataset(c.dataset, root=c.data_root, download=c.download).subset(c.n_train, c.n_test)
+        d, x = self.config.data, self.config.execution
+        data = load_dataset(d.dataset, root=x.data_root, download=x.download).subset(d.n_train, d.n_test)
         log.info("data %s: %d train / %d test images, %d classes, native %dx%d", data.name, len(data.y_train),
                  len(data.y_test), data.num_classes, *data.image_size)
         return data
@@ -181,38 +182,39 @@ class _Run:
         """The scheme with the run's key: --key FILE, the run folder's key.json, or a fresh one saved there."""
         from .schemes import create_scheme, scheme_info
 
-        c = self.config
-        block = c.block_size if scheme_info(c.scheme).block_wise else None
+        c, e = self.config, self.config.encryption
+        block = e.block_size if scheme_info(c.scheme).block_wise else None
         try:
-            return create_scheme(c.scheme, image_size=c.image_size, block_size=block)
+            return create_scheme(c.scheme, image_size=e.image_size, block_size=block)
         except KeyFileError:
             pass  # the scheme needs a key
-        key = run_key(self.run_dir, c.scheme, image_size=c.image_size, block_size=block, key=c.key, record=record)
-        return create_scheme(c.scheme, key=key, image_size=c.image_size, block_size=block)
+        key = run_key(self.run_dir, c.scheme, image_size=e.image_size, block_size=block, key=c.execution.key,
+                      record=record)
+        return create_scheme(c.scheme, key=key, image_size=e.image_size, block_size=block)
 
     def _network(self, num_classes: int) -> torch.nn.Module:
         """The classifier (with the scheme's adapter in front), initialised from the run's seed."""
         from .networks import create_network
 
-        c = self.config
+        c, t = self.config, self.config.training
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(c.seed, "init"))
             try:
-                model = create_network(c.network, num_classes=num_classes, image_size=c.image_size,
-                                       block_size=c.block_size, adapter=c.adapter, pretrained=c.pretrained,
-                                       weights=c.weights, from_scratch=c.from_scratch)
+                model = create_network(c.network, num_classes=num_classes, image_size=c.encryption.image_size,
+                                       block_size=c.encryption.block_size, adapter=t.adapter, pretrained=t.pretrained,
+                                       weights=t.weights, from_scratch=t.from_scratch)
             except PPBenchError:
                 raise
             except (RuntimeError, ValueError, FileNotFoundError) as exc:
                 raise InputError(f"cannot build network {c.network!r}: {exc}") from None
         device = self._device()
         model = model.to(device)
-        if c.channels_last and device.type == "cuda":
+        if t.channels_last and device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         return model
 
     def _settings(self, steps_per_epoch: int) -> TrainSettings:
-        c = self.config
+        c = self.config.training
         total = c.steps if c.steps is not None else c.epochs * steps_per_epoch
         epochs = math.ceil(total / steps_per_epoch) if c.steps is not None else c.epochs
         warmup = c.warmup_steps or round(c.warmup_fraction * total)
@@ -222,19 +224,19 @@ class _Run:
                              label_smoothing=c.label_smoothing, amp=c.amp and self._device().type == "cuda")
 
     def _pipeline(self, data: Dataset, scheme) -> BatchPipeline:
-        c = self.config
+        c, t, quality = self.config, self.config.training, self.config.encryption.jpeg_quality
         encrypt = scheme.encrypt
-        if c.jpeg_quality is not None:  # the cloud receives (and trains on) JPEG-compressed ciphertexts
+        if quality is not None:  # the cloud receives (and trains on) JPEG-compressed ciphertexts
             from .attack_eval import jpeg_roundtrip
 
-            def encrypt(x: torch.Tensor, _q: int = int(c.jpeg_quality)) -> torch.Tensor:
+            def encrypt(x: torch.Tensor, _q: int = int(quality)) -> torch.Tensor:
                 return jpeg_roundtrip(scheme.encrypt(x), _q)
         return BatchPipeline(
-            data=data, encrypt=encrypt, image_size=c.image_size, batch_size=min(c.batch_size, len(data.y_train)),
-            eval_batch_size=c.eval_batch_size, device=self._device(), plain_augment=c.plain_augment,
-            order=torch.Generator().manual_seed(derive_seed(c.seed, "order")),
+            data=data, encrypt=encrypt, image_size=c.encryption.image_size,
+            batch_size=min(t.batch_size, len(data.y_train)), eval_batch_size=t.eval_batch_size, device=self._device(),
+            plain_augment=t.plain_augment, order=torch.Generator().manual_seed(derive_seed(c.seed, "order")),
             augment_gen=torch.Generator().manual_seed(derive_seed(c.seed, "augment")),
-            channels_last=c.channels_last and self._device().type == "cuda",
+            channels_last=t.channels_last and self._device().type == "cuda",
         )
 
     # -- training -------------------------------------------------------------------------------------------
@@ -246,7 +248,7 @@ class _Run:
             distributed.announce({"train": False})  # DDP: an attack-only run; ranks > 0 return now
             self.record = self._base_record(existing, data, scheme, None, None)
             self._write()
-            return self._finish(self._attacks(scheme, data, list(c.attacks)))
+            return self._finish(self._attacks(scheme, data, list(c.attack.attacks)))
         model = self._network(data.num_classes)
         pipeline = distributed.shard_pipeline(self._pipeline(data, scheme))  # DDP: this rank's share of a batch
         settings = self._settings(pipeline.steps_per_epoch)
@@ -255,7 +257,7 @@ class _Run:
         generators = {"order": pipeline.order, "augment": pipeline.augment_gen}
 
         def on_epoch_end(st: TrainState) -> None:
-            save_checkpoint(self.run_dir / CHECKPOINT_FILE, config_hash=c.config_hash, model=model,
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, config_hash=self.config_hash, model=model,
                             optimizer=optimizer, scheduler=scheduler, state=st, generators=generators,
                             key_id=scheme.key_id)
             self.record["metrics"]["history"] = list(st.history)
@@ -277,7 +279,7 @@ class _Run:
             try:
                 state = fit(trained, pipeline, optimizer, scheduler, settings, state,
                             on_epoch_end=on_epoch_end if self.leader else None,
-                            progress=c.progress if self.leader else False)
+                            progress=c.execution.progress if self.leader else False)
             except DivergedError as exc:  # the last good epoch's checkpoint stays; the record says why it stopped
                 if self.leader:
                     self._fail(exc)
@@ -290,7 +292,7 @@ class _Run:
         self._write()
         log.info("%s: test accuracy %.4f after %d epoch(s)", self.rid, self.record["metrics"]["accuracy"] or 0.0,
                  state.epoch)
-        return self._finish(self._attacks(scheme, data, list(c.attacks)))
+        return self._finish(self._attacks(scheme, data, list(c.attack.attacks)))
 
     def _cuda_devices(self) -> list[int]:
         device = self._device()
@@ -300,7 +302,7 @@ class _Run:
         path = self.run_dir / CHECKPOINT_FILE
         if not path.exists():
             return TrainState()
-        payload = load_checkpoint(path, self.config.config_hash, key_id)
+        payload = load_checkpoint(path, self.config_hash, key_id)
         return restore_checkpoint(payload, model=model, optimizer=optimizer, scheduler=scheduler,
                                   generators=generators, path=path)
 
@@ -318,18 +320,19 @@ class _Run:
         if not names:
             return self.record
         evaluate_attacks = _attack_evaluator()
-        c = self.config
+        c, a = self.config, self.config.attack
         metrics = self.record.setdefault("metrics", {})
         for name in names:
-            log.info("attack %s (%s attacker data, %d test images)", name, c.attacker_data, c.n_attack_images)
+            log.info("attack %s (%s attacker data, %d test images)", name, a.attacker_data, a.n_attack_images)
             out = evaluate_attacks(
-                [name], scheme=scheme, train_images=data.x_train, test_images=data.x_test, image_size=c.image_size,
-                profile=c.profile, n_images=min(c.n_attack_images, len(data.y_test)), attacker_data=c.attacker_data,
-                device=self._device(), seed=c.seed, out_dir=self.run_dir, jpeg_quality=c.jpeg_quality,
+                [name], scheme=scheme, train_images=data.x_train, test_images=data.x_test,
+                image_size=c.encryption.image_size, profile=c.profile,
+                n_images=min(a.n_attack_images, len(data.y_test)), attacker_data=a.attacker_data, device=self._device(), seed=c.seed, out_dir=self.run_dir,
+                jpeg_quality=c.encryption.jpeg_quality,
             )
             for attack, entry in (out.get("attacks") or {}).items():
                 entry = dict(entry)
-                entry.setdefault("attacker_data", c.attacker_data)
+                entry.setdefault("attacker_data", a.attacker_data)
                 metrics.setdefault("attacks", {})[attack] = entry
             metrics.setdefault("baselines", {}).update(out.get("baselines") or {})
             if out.get("attacker_data") is not None:
@@ -345,7 +348,7 @@ class _Run:
         resumed = existing.get("status") in ("running", "failed")  # a failed run resumes from its last good epoch
         self.previous_duration = float(existing.get("duration_s") or 0.0) if resumed else 0.0
         family = _family(c.network) if c.trains else None
-        derived = _derived(c, self.rid, settings, pipeline)
+        derived = _derived(c, self.rid, self.config_hash, settings, pipeline)
         metrics: dict[str, Any] = {"history": []} if c.trains else {}
         if existing.get("metrics", {}).get("attacks") and resumed:
             metrics["attacks"] = existing["metrics"]["attacks"]
@@ -356,16 +359,16 @@ class _Run:
             "status": "running",
             "scheme": {"name": c.scheme, "version": scheme.info.version, "image_size": list(scheme.image_size),
                        "block_size": scheme.block_size, "key_id": scheme.key_id,
-                       "key_space_bits": float(scheme.key_space_bits()), "adapter": c.adapter,
+                       "key_space_bits": float(scheme.key_space_bits()), "adapter": c.training.adapter,
                        "info": scheme.info.to_dict()},
             "network": None if model is None else {
-                "name": c.network, "family": family, "adapter": c.adapter,
-                "params": sum(p.numel() for p in model.parameters()), "pretrained": c.pretrained,
-                "weights": c.weights, "from_scratch": c.from_scratch},
-            "dataset": {**data.describe(), "image_size": [c.image_size, c.image_size], "spec": c.dataset},
+                "name": c.network, "family": family, "adapter": c.training.adapter,
+                "params": sum(p.numel() for p in model.parameters()), "pretrained": c.training.pretrained,
+                "weights": c.training.weights, "from_scratch": c.training.from_scratch},
+            "dataset": {**data.describe(), "image_size": [c.encryption.image_size] * 2, "spec": c.data.dataset},
             "profile": c.profile,
             "seed": c.seed,
-            "config": {**json.loads(json.dumps(c.to_dict())), "derived": derived},  # tuples as JSON lists
+            "config": c.to_record(derived),
             "metrics": metrics,
             "paper": PAPER_TABLE_I.get((c.scheme, family)) if family else None,
             "environment": environment(self._device()),
@@ -396,17 +399,19 @@ class _Run:
         return self.record
 
 
-def _derived(c: RunConfig, rid: str, settings: TrainSettings | None, pipeline: BatchPipeline | None) -> dict[str, Any]:
+def _derived(c: RunConfig, rid: str, config_hash: str, settings: TrainSettings | None,
+             pipeline: BatchPipeline | None) -> dict[str, Any]:
     """The record's ``config.derived``: values computed from the config and the data."""
-    padding = crop_padding_for(c.image_size)
-    derived: dict[str, Any] = {"run_id": rid, "config_hash": c.config_hash, "crop_padding": padding}
+    padding = crop_padding_for(c.encryption.image_size)
+    derived: dict[str, Any] = {"run_id": rid, "config_hash": config_hash, "crop_padding": padding}
     ctx = distributed.context()
     if ctx is not None:  # DDP: the global batch was split over this many processes
         derived["world_size"] = ctx.world_size
     if settings is None or pipeline is None:
         return derived
     augmentation = (f"random crop (zero padding {padding}) + horizontal flip on plain images, then encryption"
-                    if c.plain_augment else "none: images encrypted once, no augmentation (stricter threat model)")
+                    if c.training.plain_augment else
+                    "none: images encrypted once, no augmentation (stricter threat model)")
     return {**derived, "steps_per_epoch": pipeline.steps_per_epoch, "total_steps": settings.total_steps,
             "epochs_effective": settings.epochs, "warmup_steps_effective": settings.warmup_steps,
             "batch_size_effective": pipeline.batch_size, "amp_effective": settings.amp, "augmentation": augmentation}
@@ -424,9 +429,10 @@ def missing_attacks(config: RunConfig, record: dict[str, Any], log_stale: bool =
     from .attack_eval import stale_fields
 
     done = record.get("metrics", {}).get("attacks", {}) or {}
+    wanted = config.attack
     missing = []
-    for a in config.attacks:
-        if a not in done or done[a].get("attacker_data", config.attacker_data) != config.attacker_data:
+    for a in wanted.attacks:
+        if a not in done or done[a].get("attacker_data", wanted.attacker_data) != wanted.attacker_data:
             missing.append(a)
         elif stale := stale_fields(a, done[a]):
             if log_stale:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from ppbench import cli
+from ppbench.data import SAMPLE_PATH
 from ppbench.errors import CheckpointError, DataError, InputError, PPBenchError
 from ppbench.keys import SchemeKey
 from ppbench.networks import create_network, permute_vit_embeddings
@@ -208,10 +210,36 @@ class TestIdempotence:
             run(smoke(tmp_path, resume=True))
 
     def test_failed_run_leaves_no_folder(self, tmp_path):
-        config = smoke(tmp_path, dataset=f"npz:{tmp_path / 'missing.npz'}")
-        with pytest.raises(DataError):
+        (tmp_path / "broken.npz").write_bytes(b"not a zip archive")  # found (and fingerprinted), not readable
+        config = smoke(tmp_path, dataset=f"npz:{tmp_path / 'broken.npz'}")
+        with pytest.raises(DataError, match="cannot read"):
             run(config)
         assert not run_dir_for(config).exists()
+
+    def test_a_missing_data_file_is_refused_before_the_run(self, tmp_path):
+        with pytest.raises(DataError, match="not found"):
+            smoke(tmp_path, dataset=f"npz:{tmp_path / 'missing.npz'}")
+        assert not (tmp_path / "results").exists()
+
+    def test_a_run_under_its_old_path_based_id_continues_there(self, tmp_path, monkeypatch):
+        data = tmp_path / "set.npz"
+        shutil.copy(SAMPLE_PATH, data)
+        config = smoke(tmp_path, dataset=f"npz:{data}", n_train=64, n_test=32)
+        with monkeypatch.context() as old_version:  # ppbench before content ids hashed the data file's path
+            old_version.setattr(RunConfig, "identity", RunConfig._path_identity)
+            first = run(config)
+        folder = tmp_path / "results" / run_id(config, config.legacy_config_hash)
+        assert first["run_id"] == folder.name != run_id(config)
+        assert first["config"]["derived"]["config_hash"] == config.legacy_config_hash
+        record = json.loads((folder / "result.json").read_text())
+        record["status"] = "running"  # interrupted: resumes from the checkpoint made under the old hash
+        (folder / "result.json").write_text(json.dumps(record))
+        again = run(config)
+        assert again["run_id"] == folder.name and again["status"] == "complete"
+        assert "resuming" in (folder / "run.log").read_text()
+        assert again["metrics"]["history"] == first["metrics"]["history"]
+        assert [p.name for p in (tmp_path / "results").iterdir()] == [folder.name]  # no second folder
+        assert run(config) == again  # complete: skipped under its old id
 
 
 def _record_bytes(folder: Path) -> dict[str, bytes]:

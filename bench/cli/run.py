@@ -108,7 +108,7 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Resolve the config, run it, print one summary line."""
-    from ..runner import resolve_config, run, run_dir_for
+    from ..runner import resolve_config, run, run_dir_for, run_id
 
     options = {k: v for k, v in vars(args).items() if k not in ("handler", "command", "verbose", "dry_run")}
     for name in ("key", "weights", "results", "data_root"):
@@ -116,7 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             options[name] = str(options[name])
     config = resolve_config(**options)
     if args.dry_run:
-        print(json.dumps({"run_dir": str(run_dir_for(config)), **config.to_dict()}, indent=2))
+        shown = {"run_id": run_id(config), "run_dir": str(run_dir_for(config)), **config.to_dict()}
+        print(json.dumps(shown, indent=2))
         return 0
     record = run(config)
     if not record:  # a DDP rank > 0: rank 0 reports the run

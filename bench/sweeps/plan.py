@@ -64,7 +64,7 @@ class SweepPlan:
         width = max((len(r.run_id) for r in self.runs), default=0)
         lines = []
         for r in self.runs:
-            attacks = ",".join(r.config.attacks) or "-"
+            attacks = ",".join(r.config.attack.attacks) or "-"
             lines.append(f"  {r.run_id:<{width}}  {r.state:<15} attacks {attacks}{'  ' + r.detail if r.detail else ''}")
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts().items()))
         lines.append(f"sweep {self.spec.name}: {len(self.runs)} run(s) ({counts}); results in {self.spec.results}")
@@ -80,9 +80,9 @@ def _job_options(options: Mapping[str, Any], config: Any) -> dict[str, Any]:
     The device stays what the sweep asked for (default: auto on the node), never the planner's.
     """
     out = {k: v for k, v in options.items() if v is not None}
-    out["results"] = str(Path(config.results).resolve())
-    out["dataset"] = config.dataset  # npz:/folder: paths already absolute
-    out["attacks"] = list(config.attacks)
+    out["results"] = str(Path(config.execution.results).resolve())
+    out["dataset"] = config.data.dataset  # npz:/folder: paths already absolute
+    out["attacks"] = list(config.attack.attacks)
     for name in _PATH_OPTIONS:
         if out.get(name):
             out[name] = str(Path(out[name]).expanduser().resolve())
@@ -97,7 +97,7 @@ def _state(config: Any) -> tuple[str, str]:
 
     folder = run_dir_for(config)
     path = folder / RECORD_FILE
-    if config.force:
+    if config.execution.force:
         return "new", "--force"
     if not path.exists():
         return ("incomplete", "checkpoint only") if (folder / CHECKPOINT_FILE).exists() else ("new", "")
@@ -135,8 +135,8 @@ def plan_sweep(spec: SweepSpec, *, force: bool = False) -> SweepPlan:
         if rid in merged:
             previous, previous_options = merged[rid]
             _check_mergeable(previous, config, rid)
-            attacks = tuple(dict.fromkeys(previous.attacks + config.attacks))
-            config = dataclasses.replace(previous, attacks=attacks)
+            attacks = tuple(dict.fromkeys(previous.attack.attacks + config.attack.attacks))
+            config = dataclasses.replace(previous, attack=dataclasses.replace(previous.attack, attacks=attacks))
             options = previous_options
         merged[rid] = (config, options)
     runs = []

@@ -6,7 +6,6 @@ options here, so a typo is refused before anything is resolved or submitted.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import re
 import tomllib
@@ -34,9 +33,9 @@ def _option_name(name: str) -> str:
 
 
 def _check_option(name: str, where: str) -> str:
-    from ..runner import RunConfig
+    from ..config import OPTION_NAMES
 
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    fields = set(OPTION_NAMES)
     option = _option_name(name)
     if option in FORBIDDEN_OPTIONS or option not in fields:
         import difflib
