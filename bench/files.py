@@ -23,7 +23,6 @@ import contextlib
 import io
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .atomic import atomic_path, make_staging_dir, remove_stale, rename_exclusive
 from .errors import DataError, InputError, OutputError, OutputExistsError
+from .npzfile import read_npz
 from .schemes.base import MAX_IMAGE_SIDE
 from .transforms import nchw_to_nhwc, nhwc_to_nchw, resize_uint8
 
@@ -248,11 +248,7 @@ def _transform_folder(folder: Path, output: Path, transform: Transform, resize: 
 
 def _transform_npz(path: Path, transform: Transform, resize: int | None) -> tuple[bytes, int]:
     """The transformed .npz as bytes (every rank-4 image array transformed, other arrays copied) and the image count."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read {path} as .npz ({exc.__class__.__name__}); is the file complete?") from None
+    arrays = read_npz(path)
     count = 0
     out: dict[str, np.ndarray] = {}
     for name, array in arrays.items():

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ppbench.atomic import atomic_path
-from ppbench.errors import InputError
+from ppbench.errors import DataError, InputError
+from ppbench.npzfile import read_npz
 
 from .load import NO_NETWORK, RecordSet, Run, attack_sort_key, describe_runs, natural_key, scheme_sort_key
 
@@ -89,9 +90,8 @@ def _images(path: Path, name: str, notes: list[str]) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            array = data[name]
-    except (OSError, KeyError, ValueError) as exc:
+        array = read_npz(path)[name]
+    except (DataError, KeyError) as exc:
         notes.append(f"unreadable {path}: {type(exc).__name__}: {exc}")
         return None
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3:
@@ -136,10 +136,9 @@ def _samples_file(run: Run) -> Path | None:
     for attack in sorted(run.attacks, key=attack_sort_key):
         path = _attack_file(run, attack, "restored", f"attacks/{attack}_restored.npz")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if {"plain", "encrypted"} <= set(data.files):
-                    return path
-        except (OSError, ValueError):
+            if {"plain", "encrypted"} <= set(read_npz(path)):
+                return path
+        except DataError:
             continue
     return None
 
@@ -187,9 +186,9 @@ def build_fig4(records: RecordSet, index: int = 0) -> Fig4:
             notes.append(f"{run.run_id}: no {SAMPLES_FILE}, so its plain and encrypted images are not shown")
         enc_ssim = None
         if encrypted is not None and samples is not None:
-            with np.load(samples, allow_pickle=False) as data:
-                if "encrypted_ssim" in data.files and index < len(data["encrypted_ssim"]):
-                    enc_ssim = float(data["encrypted_ssim"][index])
+            scores = read_npz(samples).get("encrypted_ssim")
+            if scores is not None and index < len(scores):
+                enc_ssim = float(scores[index])
         row = Fig4Row(
             scheme=scheme, run=run,
             plain=Cell(_pick(plain, index, samples)) if plain is not None else Cell(status="no samples.npz"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, DataError, InputError, OutputExistsError
+from ..npzfile import read_npz
 from ._common import add_command, add_details
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     out = args.out or args.ciphertexts.with_name(f"{args.ciphertexts.stem}_{info.name}.npz")
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"output {out} already exists; choose another --out or pass --overwrite")
-    arrays = _load_npz(args.ciphertexts)
+    arrays = read_npz(args.ciphertexts)
     array_name = args.array or _default_array(arrays, args.ciphertexts)
     ciphertexts = nhwc_to_nchw(_image_array(arrays, array_name, args.ciphertexts))
     size = ciphertexts.shape[-1]
@@ -112,7 +113,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     restored = attack(ciphertexts)
     result: dict[str, Any] = {"restored": nchw_to_nhwc(restored)}
     if args.plain is not None:
-        plain = nhwc_to_nchw(_image_array(_load_npz(args.plain), array_name, args.plain))
+        plain = nhwc_to_nchw(_image_array(read_npz(args.plain), array_name, args.plain))
         if plain.shape != restored.shape:
             raise InputError(f"plain images {tuple(plain.shape)} do not match the ciphertexts {tuple(restored.shape)}")
         result["ssim"], result["psnr"] = ssim(restored, plain).numpy(), psnr(restored, plain).numpy()
@@ -131,7 +132,8 @@ def _cli_view(attack: Any, args: argparse.Namespace, size: int):
     """The view the attack's threat model allows, from the command line's files (never the key itself)."""
     import torch
 
-    from ppbench.attack_eval import resize_batches, split_training
+    from ppbench.attack_eval import split_training
+    from ppbench.transforms import resize_uint8
     from ppbench.attacks import AttackerView, KeySource
     from ppbench.transforms import nhwc_to_nchw
 
@@ -151,10 +153,10 @@ def _cli_view(attack: Any, args: argparse.Namespace, size: int):
     if not (access.public_images or access.victim_ciphertexts or access.own_keys):
         return AttackerView(attack.threat_model, scheme_name=attack.scheme_name, image_size=size,
                             block_size=attack.block_size, generator=generator, **data)
-    train = nhwc_to_nchw(_image_array(_load_npz(_dataset_path(args.dataset)), "x_train", Path(args.dataset)))
+    train = nhwc_to_nchw(_image_array(read_npz(_dataset_path(args.dataset)), "x_train", Path(args.dataset)))
     split = split_training(train.shape[0], args.attacker_data)
     if access.public_images:
-        data["public_images"] = resize_batches(train[slice(*split["attacker_train"])], size)
+        data["public_images"] = resize_uint8(train[slice(*split["attacker_train"])], size)
     if access.victim_ciphertexts:
         data["victim_ciphertexts"] = _victim_ciphertexts(args, train, split["victim_train"], size)
     if access.own_keys:
@@ -166,12 +168,12 @@ def _cli_view(attack: Any, args: argparse.Namespace, size: int):
 
 
 def _victim_ciphertexts(args: argparse.Namespace, train, victim_range: tuple[int, int], size: int):
-    from ppbench.attack_eval import resize_batches
+    from ppbench.transforms import resize_uint8
     from ppbench.schemes import create_scheme
     from ppbench.transforms import nhwc_to_nchw
 
     if args.train_ciphertexts is not None:
-        enc = nhwc_to_nchw(_image_array(_load_npz(args.train_ciphertexts), "x_train", args.train_ciphertexts))
+        enc = nhwc_to_nchw(_image_array(read_npz(args.train_ciphertexts), "x_train", args.train_ciphertexts))
         if enc.shape[0] != train.shape[0] or enc.shape[-1] != size:
             raise InputError(f"--train-ciphertexts x_train {tuple(enc.shape)} must be the dataset's {train.shape[0]} "
                              f"training images encrypted at {size}x{size}")
@@ -180,7 +182,7 @@ def _victim_ciphertexts(args: argparse.Namespace, train, victim_range: tuple[int
         raise InputError("this attack learns from the victim's training ciphertexts: pass --train-ciphertexts FILE "
                          "(or --key KEY to simulate the cloud's data)")
     scheme = create_scheme(args.scheme, key=args.key, block_size=args.block_size)
-    return scheme.encrypt(resize_batches(train[slice(*victim_range)], size))
+    return scheme.encrypt(resize_uint8(train[slice(*victim_range)], size))
 
 
 def _block_size(args: argparse.Namespace, scheme_name: str) -> int | None:
@@ -205,20 +207,6 @@ def _dataset_path(name: str) -> Path:
     if path.suffix.lower() != ".npz":
         raise DataError(f"--dataset must be 'sample' or an .npz file with x_train, got {name!r}")
     return path
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    import zipfile
-
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise DataError(f"{path} not found") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read {path} as .npz ({type(exc).__name__}); is it complete?") from None
 
 
 def _default_array(arrays: dict[str, np.ndarray], path: Path) -> str:
