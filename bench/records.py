@@ -197,7 +197,7 @@ class DatasetEntry(_Part):
 @dataclass
 class RecordConfig(_Part):
     """``config``: the resolved run config; the fields readers use are typed, every other one is in
-    ``extra`` (the full list is ``ppbench.runner.RunConfig``)."""
+    ``extra`` (the full list is ``ppbench.config.OPTION_NAMES``)."""
 
     scheme: str = UNSET
     network: str | None = UNSET
