@@ -44,7 +44,7 @@ from ppbench.errors import InputError
 
 from .base import AttackerView, AttackInfo, ThreatModel, register_attack
 from .bitmap import BitMap, as_uint8_numpy, probe, verify
-from .kpa import KeyRecovery, KeyRecoveryAttack
+from .keyrecovery.base import KeyRecovery, KeyRecoveryAttack
 
 NO_CLAIM_VALUE = 128
 """What the generic attacks return for every pixel when no member of F explains their data: a uniform grey

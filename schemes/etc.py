@@ -35,6 +35,12 @@ class EtC(Scheme):
         default_block_size=4,
     )
 
+    @staticmethod
+    def dihedral(a: np.ndarray, k: int) -> np.ndarray:
+        """Step 1 on the last two axes of ``a``: rot90 by k % 4 quarter turns, then a left-right mirror if k >= 4."""
+        out = np.rot90(a, k % 4, axes=(-2, -1))
+        return out[..., ::-1] if k >= 4 else out
+
     def subkeys(self):
         n = self.num_blocks
         return {
@@ -58,10 +64,7 @@ class EtC(Scheme):
         blocks = blocks_view(np.arange(self.flat_size).reshape(self.channels, h, w), self.block_size)
         moved = np.empty_like(blocks)
         for p, block in enumerate(blocks):  # key set-up only; encryption itself is one gather
-            block = np.rot90(block, int(material["dihedral"][p]) % 4, axes=(1, 2))
-            if material["dihedral"][p] >= 4:
-                block = block[:, :, ::-1]
-            moved[p] = block[material["channel_perm"][p]]
+            moved[p] = self.dihedral(block, int(material["dihedral"][p]))[material["channel_perm"][p]]
         order = material["block_perm"]
         mask = np.broadcast_to((255 * material["negate"].astype(np.uint8))[order, None, None, None], blocks.shape)
         return unblock(moved[order], h, w).ravel(), unblock(np.ascontiguousarray(mask), h, w).ravel()

@@ -58,16 +58,28 @@ class Proposed(Scheme):
             "k2": key.stream("k2").permutation(self.sub_block_pixels),
         }
 
+    @staticmethod
+    def split_sub_blocks(blocks: np.ndarray) -> np.ndarray:
+        """(..., C, M, M) -> (..., C, 4, S): each block's 4 sub-blocks (row-major), pixels row-major inside."""
+        *lead, c, m, _ = blocks.shape
+        half, k = m // 2, len(lead)
+        order = tuple(range(k + 2)) + (k + 3, k + 2, k + 4)
+        return blocks.reshape(*lead, c, 2, half, 2, half).transpose(order).reshape(*lead, c, 4, half * half)
+
+    @staticmethod
+    def join_sub_blocks(subs: np.ndarray, m: int) -> np.ndarray:
+        """Inverse of :meth:`split_sub_blocks`: (..., C, 4, S) -> (..., C, M, M)."""
+        *lead, c, _, _ = subs.shape
+        half, k = m // 2, len(lead)
+        order = tuple(range(k + 2)) + (k + 3, k + 2, k + 4)
+        return subs.reshape(*lead, c, 2, 2, half, half).transpose(order).reshape(*lead, c, m, m)
+
     def build_tables(self, material):
         (h, w), m = self.image_size, self.block_size
-        half = m // 2
         grid = np.arange(self.flat_size).reshape(self.channels, h, w)
         blocks = blocks_view(grid, m)[material["k1"]]  # (N, C, M, M), scrambled
-        n, c = blocks.shape[:2]
-        subs = blocks.reshape(n, c, 2, half, 2, half).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, 4, half * half)
-        subs = subs[..., material["k2"]]  # the same K2 in every sub-block; channels move together
-        blocks = subs.reshape(n, c, 2, 2, half, half).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, m, m)
-        return unblock(blocks, h, w).ravel(), np.zeros(self.flat_size, np.uint8)
+        subs = self.split_sub_blocks(blocks)[..., material["k2"]]  # the same K2 in every sub-block; channels move together
+        return unblock(self.join_sub_blocks(subs, m), h, w).ravel(), np.zeros(self.flat_size, np.uint8)
 
     def key_space_bits(self) -> float:
         return log2_factorial(self.num_blocks) + log2_factorial(self.sub_block_pixels)

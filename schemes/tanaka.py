@@ -43,10 +43,15 @@ class _NibbleScheme(Scheme):
             halves.append(blocks.transpose(0, 2, 3, 1).reshape(blocks.shape[0], -1))  # (row, col, channel)
         return np.concatenate(halves, axis=1)
 
+    @staticmethod
+    def derived_negation(perms: np.ndarray) -> np.ndarray:
+        """Bool (..., 2d): nibble k is negated when exactly one of r[P[k]] and r[k] holds, r = P > d (d = 2d / 2)."""
+        flagged = perms > perms.shape[-1] // 2
+        return flagged ^ np.take_along_axis(flagged, perms, axis=-1)
+
     def _mask_for(self, perms: np.ndarray) -> np.ndarray:
         """15 where exactly one of "negate before" (at P[k]) and "negate after" (at k) applies."""
-        flagged = perms > self.block_values
-        return 15 * (flagged ^ np.take_along_axis(flagged, perms, axis=-1))
+        return 15 * self.derived_negation(perms)
 
 
 @register_scheme

@@ -46,7 +46,7 @@ class TestSweep:
         assert [r["n"] for r in rows] == [1, 50]
         for r in rows:
             assert set(CURVE_COLUMNS) <= set(r)
-            assert r["threat_model"] == "ciphertext_only_many" and r["n_eval"] == 20
+            assert r["threat_model"] == "ciphertext_only_unpaired_plain" and r["n_eval"] == 20
 
     def test_pooled_breaks_proposed_at_32_from_50_ciphertexts(self, pooled_rows):
         _, rows = pooled_rows
