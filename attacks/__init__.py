@@ -2,7 +2,7 @@
 
 >>> from ppbench.attacks import create_attack, list_attacks
 >>> list_attacks()
-['cpa_generic', 'fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'kpa', 'kpa_generic', 'pooled']
+['cpa_generic', 'fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'jigsaw', 'kpa', 'kpa_generic', 'pooled', 'pooled_generic']
 >>> attack = create_attack("fr", scheme_name="pe_np", image_size=32)
 """
 
@@ -27,6 +27,8 @@ from .base import (
 # Import every attack module so the registry is complete on import (timm's lesson: no "unknown model").
 from . import fr, gan, itn, kpa, pooled  # noqa: E402,F401
 from . import cpa_generic, kpa_generic  # noqa: E402,F401  (generic attacks on family F)
+from . import pooled_generic  # noqa: E402,F401  (ciphertext-only generic attack on family F)
+from . import jigsaw  # noqa: E402,F401  (single-image jigsaw solver of Chuman & Kiya)
 
 # Third-party attacks (docs/plugins.md): loaded the first time the registry is listed or misses a name.
 from ppbench.plugins import register_group as _register_group  # noqa: E402

@@ -61,7 +61,6 @@ GRID_IMAGES = 8
 NOT_APPLICABLE = "not_applicable"
 """``status`` of an attack entry whose attack has no method for the scheme (no numbers; reports show n/a)."""
 ATTACKER_DATA_MODES = ("disjoint", "overlap")
-_RESIZE_BATCH = 256
 
 
 def evaluate_attacks(
@@ -102,9 +101,9 @@ def evaluate_attacks(
     n = min(int(n_images), test_images.shape[0])
     if n < 1:
         raise InputError(f"n_images must be at least 1, got {n_images}")
-    plain_test = resize_batches(test_images[:n], image_size)
-    victim_train = resize_batches(train_images[slice(*split["victim_train"])], image_size)
-    attacker_plain = resize_batches(train_images[slice(*split["attacker_train"])], image_size)
+    plain_test = resize_uint8(test_images[:n], image_size)
+    victim_train = resize_uint8(train_images[slice(*split["victim_train"])], image_size)
+    attacker_plain = resize_uint8(train_images[slice(*split["attacker_train"])], image_size)
 
     def encrypt_victim(x: torch.Tensor) -> torch.Tensor:
         y = scheme.encrypt(x)
@@ -148,8 +147,8 @@ def evaluate_attacks(
             attack.fit(view)
             restored = attack(ciphertexts)
             curve = (_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train, plain_test=plain_test,
-                                         encrypt_victim=encrypt_victim, profile=profile, device=device,
-                                         break_ssim=break_ssim)
+                                         attacker_plain=attacker_plain, encrypt_victim=encrypt_victim, profile=profile,
+                                         device=device, break_ssim=break_ssim)
                      if attack.info.curve else {})
         values_ssim, inverted_ssim, mirrored_ssim = ssim_readings(restored, plain_test, preset=SSIM_PRESET)
         values_psnr = psnr(restored, plain_test)
@@ -188,7 +187,8 @@ def evaluate_attacks(
 
 
 def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Tensor, plain_test: torch.Tensor,
-                        encrypt_victim: Any, profile: str, device: torch.device, break_ssim: float) -> dict[str, Any]:
+                        attacker_plain: torch.Tensor, encrypt_victim: Any, profile: str, device: torch.device,
+                        break_ssim: float) -> dict[str, Any]:
     """SSIM on the run's test ciphertexts against the number n of victim images the key-recovery attack
     holds (n from :data:`RUN_CURVE_NS` up to what the victim split has), and the smallest n whose best
     reading (as-is, negative or mirrored, as Table I's verdict reads every attack) reaches ``break_ssim``
@@ -196,12 +196,12 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
     undo): Table I's "ciphertexts to break"."""
     from .curve import ciphertexts_to_break, smallest_exact_n, sweep_key_recovery
 
-    ns = curve_ns(victim_train.shape[0])
+    ns = curve_ns(victim_train.shape[0], attack_name)
     if not ns:
         return {}
     rows = sweep_key_recovery(attack_name, victim=scheme, attacker_plain=victim_train[: max(ns)],
                               eval_plain=plain_test, ns=ns, profile=profile, encrypt_victim=encrypt_victim,
-                              device=device)
+                              device=device, public_images=attacker_plain)
     best = [{**r, "ssim_mean": r["ssim_best"]} for r in rows]  # the verdict's reading: as-is, negative or mirrored
     return {
         "ciphertexts_to_break": ciphertexts_to_break(best, threshold=break_ssim),
@@ -221,9 +221,13 @@ def not_applicable_entry(attack_name: str, reason: str) -> dict[str, Any]:
     return {"status": NOT_APPLICABLE, "reason": reason, "threat_model": info.threat_model.value, "version": info.version}
 
 
-def curve_ns(n_victim: int) -> list[int]:
-    """The n of a run's key-recovery curve: :data:`RUN_CURVE_NS` up to the victim images available."""
-    return [n for n in RUN_CURVE_NS if n <= n_victim]
+def curve_ns(n_victim: int, attack_name: str | None = None) -> list[int]:
+    """The n of a run's key-recovery curve: :data:`RUN_CURVE_NS` up to the victim images available, from the
+    attack's ``curve_min_n`` on (an attack that learns nothing from fewer is not fitted on fewer)."""
+    from ppbench.attacks import attack_class
+
+    low = int(getattr(attack_class(attack_name), "curve_min_n", 1)) if attack_name is not None else 1
+    return [n for n in RUN_CURVE_NS if low <= n <= n_victim]
 
 
 def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
@@ -243,7 +247,7 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
         stale.append(f"version {version} (recorded: {entry['version']})")
     victim = ((entry.get("config") or {}).get("attacker_data") or {}).get("victim_train")
     if curve and "curve" in entry and victim:
-        expected = curve_ns(int(victim[1]) - int(victim[0]))
+        expected = curve_ns(int(victim[1]) - int(victim[0]), attack_name)
         if [int(p["n"]) for p in entry["curve"]] != expected:
             stale.append(f"curve over n = {', '.join(map(str, expected))}")
         elif any("ssim_best" not in p for p in entry["curve"]):
@@ -316,16 +320,6 @@ def load_or_create_attacker_secret(attack_dir: Path) -> bytes:
 def derive_seed(seed: int, name: str) -> int:
     """A 63-bit seed for one attack, independent of the order attacks run in."""
     return _derive_seed(seed, name, scope="attack")
-
-
-def resize_batches(x: torch.Tensor, size: int, batch: int = _RESIZE_BATCH) -> torch.Tensor:
-    """``resize_uint8`` batch by batch (bounded float memory at 224 x 224); a no-op at the native size."""
-    if tuple(x.shape[-2:]) == (size, size):
-        return x.contiguous()
-    out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8)
-    for s in range(0, x.shape[0], batch):
-        out[s : s + batch] = resize_uint8(x[s : s + batch], size)
-    return out
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
@@ -434,4 +428,4 @@ def _jsonable(value: Any) -> Any:
 
 
 __all__ = ["evaluate_attacks", "resolve_attack_names", "not_applicable_entry", "NOT_APPLICABLE", "split_training", "derive_seed", "jpeg_roundtrip",
-           "resize_batches", "write_attack_files", "save_grid"]
+           "write_attack_files", "save_grid"]

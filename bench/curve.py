@@ -51,6 +51,7 @@ from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .breaks import BREAK_SSIM
 from .errors import CheckpointError, InputError, OutputExistsError
 from .records import AttackEntry, Metrics, RunRecord, SchemeEntry
+from .transforms import resize_uint8
 
 log = logging.getLogger("ppbench.curve")
 
@@ -63,8 +64,18 @@ def curve_attacks() -> tuple[str, ...]:
 
     return tuple(name for name in list_attacks() if attack_info(name).curve)
 
+
+def reference_attacks() -> tuple[str, ...]:
+    """The ciphertext-only attacks fitted once, not swept over n (``AttackInfo.curve`` false): a curve plot draws
+    their SSIM from result records as horizontal reference lines."""
+    from ppbench.attacks import attack_info, list_attacks
+
+    return tuple(name for name in list_attacks()
+                 if not (info := attack_info(name)).curve and info.threat_model.value.startswith("ciphertext_only"))
+
 DEFAULT_NS = (1, 2, 5, 10, 20, 50, 100)
-REFERENCE_ATTACKS = ("fr", "fr_adv", "gan", "itn", "itn_unet")
+MAX_PUBLIC_IMAGES = 2000
+"""The attacker's own images a curve hands over at most (training split; the victim's are test images)."""
 CURVE_FORMAT_VERSION = 1
 
 
@@ -130,29 +141,28 @@ def resolve_config(
     )
 
 
-def _load_test_images(config: CurveConfig) -> torch.Tensor:
+def _load_images(config: CurveConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The data set's test split (the victim's images) and its training split (the attacker's own)."""
     from .data import load_dataset
 
     ds = load_dataset(config.dataset)
-    return ds.x_test
+    return ds.x_test, ds.x_train
 
 
-def _resize(images: torch.Tensor, size: int, batch: int = 64) -> torch.Tensor:
-    from .transforms import resize_uint8
-
-    if tuple(images.shape[-2:]) == (size, size):
-        return images
-    return torch.cat([resize_uint8(images[i : i + batch], size) for i in range(0, images.shape[0], batch)])
-
-
-def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -> list[dict[str, Any]]:
+def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None,
+              public_images: torch.Tensor | None = None) -> list[dict[str, Any]]:
     """Sweep ``config.ns`` with one fresh victim key; one row per n (see the module docstring).
 
-    ``test_images`` (uint8 N x 3 x H x W at any size) replaces the data set's test split (tests use it).
+    ``test_images`` / ``public_images`` (uint8 N x 3 x H x W at any size) replace the data set's test split
+    (the victim's images) and training split (the attacker's own, for attacks whose threat model grants them).
     """
     from ppbench.schemes import create_scheme, generate_key
 
-    images = _load_test_images(config) if test_images is None else test_images
+    if test_images is None or public_images is None:
+        loaded_test, loaded_train = _load_images(config)
+        test_images = loaded_test if test_images is None else test_images
+        public_images = loaded_train if public_images is None else public_images
+    images = test_images
     max_n = max(config.ns)
     if images.shape[0] < max_n + 1:
         raise InputError(
@@ -160,13 +170,14 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None) -
             f"image are needed; lower --n or use a larger --dataset"
         )
     n_eval = min(config.n_eval, images.shape[0] - max_n)
-    attacker_plain = _resize(images[:max_n], config.image_size)
-    eval_plain = _resize(images[max_n : max_n + n_eval], config.image_size)
+    attacker_plain = resize_uint8(images[:max_n], config.image_size)
+    eval_plain = resize_uint8(images[max_n : max_n + n_eval], config.image_size)
     victim = create_scheme(config.scheme, key=generate_key(config.scheme, image_size=config.image_size,
                                                            block_size=config.block_size))
     attack_profile = config.profile if config.profile in ("smoke", "cpu", "paper") else "cpu"
+    public = resize_uint8(public_images[:MAX_PUBLIC_IMAGES], config.image_size)
     return sweep_key_recovery(config.attack, victim=victim, attacker_plain=attacker_plain, eval_plain=eval_plain,
-                              ns=config.ns, profile=attack_profile)
+                              ns=config.ns, profile=attack_profile, public_images=public)
 
 
 def sweep_key_recovery(
@@ -179,11 +190,14 @@ def sweep_key_recovery(
     profile: str = "cpu",
     encrypt_victim: Callable[[torch.Tensor], torch.Tensor] | None = None,
     device: torch.device | str = "cpu",
+    public_images: torch.Tensor | None = None,
 ) -> list[dict[str, Any]]:
     """One row per n: a fresh ``attack_name`` fitted on the first n of ``attacker_plain`` (encrypted under
     ``victim``'s key by ``encrypt_victim``, default ``victim.encrypt``; plain images too for ``kpa``),
-    scored by SSIM on ``eval_plain``'s ciphertexts, which it never saw. ``ppbench curve`` and the
-    run's attack evaluator both measure "ciphertexts to break" with this one function."""
+    scored by SSIM on ``eval_plain``'s ciphertexts, which it never saw. ``public_images``: the attacker's
+    own plain images, disjoint from both, for threat models that grant them (a natural-image prior);
+    none by default. ``ppbench curve`` and the run's attack evaluator both measure "ciphertexts to break"
+    with this one function."""
     from ppbench.attacks import build_view, create_attack
     from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
     from ppbench.attacks.kpa import key_agreement, same_key
@@ -201,7 +215,7 @@ def sweep_key_recovery(
         attack = create_attack(attack_name, scheme_name=name, image_size=size, block_size=block, profile=profile,
                                device=device)
         view = build_view(attack.threat_model, scheme=victim, victim_train=attacker_plain[:n],
-                          public_images=attacker_plain[:0], generator=torch.Generator().manual_seed(0),
+                          public_images=attacker_plain[:0] if public_images is None else public_images, generator=torch.Generator().manual_seed(0),
                           encrypt_victim=encrypt)
         attack.fit(view)
         generic = hasattr(attack, "reference_key")  # a generic attack's key is a bit map, not the scheme's arrays
@@ -287,6 +301,7 @@ def reference_ssims(results: str | Path, scheme: str, image_size: int | None = N
     skipped; where several records hold the same attack, the most recently finished one is used.
     """
     found: dict[str, tuple[str, float]] = {}
+    order = reference_attacks()
     for path in sorted(Path(results).glob("*/result.json")):
         try:
             record = RunRecord.from_json(json.loads(path.read_text()))
@@ -303,10 +318,10 @@ def reference_ssims(results: str | Path, scheme: str, image_size: int | None = N
         metrics = record.metrics if isinstance(record.metrics, Metrics) else Metrics()
         for name, entry in (metrics.get("attacks") or {}).items():
             value = entry.get("ssim_mean") if isinstance(entry, AttackEntry) else None
-            if name in REFERENCE_ATTACKS and isinstance(value, (int, float)):
+            if name in order and isinstance(value, (int, float)):
                 if name not in found or stamp >= found[name][0]:
                     found[name] = (stamp, float(value))
-    return {k: v for k, (_, v) in sorted(found.items(), key=lambda kv: REFERENCE_ATTACKS.index(kv[0]))}
+    return {k: v for k, (_, v) in sorted(found.items(), key=lambda kv: order.index(kv[0]))}
 
 
 # -- output ---------------------------------------------------------------------------------------------------------

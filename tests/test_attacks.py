@@ -123,7 +123,7 @@ class TestRegistry:
 
     def test_every_profile_has_the_same_options(self):
         for name in ALL:
-            configs = type(create_attack(name, scheme_name=SCHEME, image_size=SIZE, block_size=BLOCK, profile="smoke")).default_configs
+            configs = type(smoke(name)).default_configs  # on the attack's own target scheme (not every attack covers LE)
             assert {tuple(sorted(c)) for c in configs.values()} == {tuple(sorted(configs["smoke"]))}, name
 
 
@@ -372,3 +372,23 @@ def test_attack_moves_to_another_device_after_construction(fitted, victim, image
     assert attack.device == torch.device("cpu")
     out = attack(victim.encrypt(images["test"][:2]))
     assert out.device.type == "cpu" and np.asarray(out).dtype == np.uint8
+
+
+def _tensors_of(attack) -> dict[str, torch.Tensor]:
+    """Every tensor an attack holds: its networks' parameters and buffers, and tensors kept as attributes."""
+    found = {f"{net_name}.{name}": t for net_name, net in attack.networks().items()
+             for name, t in itertools.chain(net.named_parameters(), net.named_buffers())}
+    found.update({name: t for name, t in vars(attack).items() if isinstance(t, torch.Tensor)})
+    return found
+
+
+@pytest.mark.parametrize("name", [n for n in list_attacks() if attack_info(n).trainable])
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_moving_an_attack_moves_every_tensor_it_holds(name, profile):
+    """The meta device holds no data, so a tensor ``to`` forgets stays visibly behind on the CPU."""
+    scheme, block = target(name)
+    attack = create_attack(name, scheme_name=scheme, image_size=SIZE, block_size=block, profile=profile)
+    tensors = _tensors_of(attack.to("meta"))
+    assert attack.device == torch.device("meta")
+    left_behind = [k for k, t in tensors.items() if t.device.type != "meta"]
+    assert not left_behind, f"{name} kept {left_behind} off the target device"

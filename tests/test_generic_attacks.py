@@ -21,9 +21,9 @@ from ppbench.curve import ciphertexts_to_break, smallest_exact_n, sweep_key_reco
 from ppbench.errors import InputError
 from ppbench.keys import SchemeKey
 from ppbench.reports.security import DEFAULT_SSIM_THRESHOLD
-from ppbench.schemes import Scheme, SchemeInfo, create_scheme, generate_key, list_schemes, scheme_info
-from ppbench.schemes import base as schemes_base
+from ppbench.schemes import Scheme, create_scheme, generate_key, list_schemes, scheme_info
 from ppbench.transforms import nhwc_to_nchw, resize_uint8
+from unseen_schemes import ByteSubstitution, HiddenPixelShuffle as UnseenInF, keyed, registered
 
 SECRET = bytes.fromhex("9b4e1f0a7c3d52e6b8a9f01d2c3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4")
 N_PAIRS = 64
@@ -58,78 +58,11 @@ def generic(name: str, scheme) -> Attack:
     return create_attack(name, scheme_name=scheme.info.name, image_size=scheme.image_size[0], block_size=scheme.block_size)
 
 
-# -- two schemes written only here -------------------------------------------------------------------------------
-class UnseenInF(Scheme):
-    """In F, never seen by ppbench: a whole-image pixel permutation, a channel order per pixel and a negation per
-    value, written as encrypt/decrypt overrides; it does not expose key material."""
-
-    info = SchemeInfo(name="test_unseen_f", family="test", title="test only: pixel permutation + channel order + negation",
-                      paper="(test only)", version=1, key_space="(HW)! 6^(HW) 2^(3HW)", block_wise=False,
-                      default_image_size=32, default_block_size=None)
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        key = kwargs["key"]
-        n = self.image_size[0] * self.image_size[1]
-        perm, order = key.stream("pixels").permutation(n), key.stream("channels").permutations(n, 3)
-        self._src = (order.T * n + perm[None, :]).ravel()  # output (c, i) <- input (order[i, c], perm[i])
-        self._mask = (255 * key.stream("negate").bits(3 * n)).astype(np.uint8)
-        self._inv = np.argsort(self._src)
-
-    def key_material(self):
-        raise NotImplementedError("this test scheme does not expose its key material")
-
-    def encrypt(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return torch.from_numpy(x.reshape(x.shape[0], -1).numpy()[:, self._src] ^ self._mask).reshape(x.shape)
-
-    def decrypt(self, y: torch.Tensor) -> torch.Tensor:
-        self.check_input(y, "ciphertexts")
-        return torch.from_numpy((y.reshape(y.shape[0], -1).numpy() ^ self._mask)[:, self._inv]).reshape(y.shape)
-
-
-class ByteSubstitution(Scheme):
-    """Outside F: a keyed random substitution (S-box) per byte position, the same for every image."""
-
-    info = SchemeInfo(name="test_sbox", family="test", title="test only: keyed byte substitution per position",
-                      paper="(test only)", version=1, key_space="(256!)^(3HW)", block_wise=False,
-                      default_image_size=32, default_block_size=None)
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        h, w = self.image_size
-        self._boxes = kwargs["key"].stream("sbox").permutations(3 * h * w, 256).astype(np.uint8)
-        self._inverse = np.argsort(self._boxes, axis=1).astype(np.uint8)
-        self._rows = np.arange(3 * h * w)[None, :]
-
-    def key_material(self):
-        raise NotImplementedError("this test scheme does not expose its key material")
-
-    def _substitute(self, x: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1).numpy().astype(np.int64)
-        return torch.from_numpy(boxes[self._rows, flat]).reshape(x.shape)
-
-    def encrypt(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        return self._substitute(x, self._boxes)
-
-    def decrypt(self, y: torch.Tensor) -> torch.Tensor:
-        self.check_input(y, "ciphertexts")
-        return self._substitute(y, self._inverse)
-
-
 @pytest.fixture(scope="module")
 def test_schemes():
     """Both test schemes registered for this module only, each under a fixed key; unregistered afterwards."""
-    for cls in (UnseenInF, ByteSubstitution):
-        schemes_base.SCHEMES.register(cls.info.name, cls)
-    try:
-        yield {cls.info.name: create_scheme(cls.info.name, key=SchemeKey(scheme=cls.info.name, params={"image_size": [32, 32]},
-                                                                           secret=SECRET))
-               for cls in (UnseenInF, ByteSubstitution)}
-    finally:
-        for cls in (UnseenInF, ByteSubstitution):
-            schemes_base.SCHEMES.unregister(cls.info.name)
+    with registered(UnseenInF, ByteSubstitution):
+        yield {cls.info.name: keyed(cls, SECRET) for cls in (UnseenInF, ByteSubstitution)}
     assert UnseenInF.info.name not in list_schemes()
 
 
