@@ -150,8 +150,9 @@ def _load_images(config: CurveConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None,
-              public_images: torch.Tensor | None = None) -> list[dict[str, Any]]:
-    """Sweep ``config.ns`` with one fresh victim key; one row per n (see the module docstring).
+              public_images: torch.Tensor | None = None, key: Any = None) -> list[dict[str, Any]]:
+    """Sweep ``config.ns`` with one fresh victim key (or ``key``, a :class:`~ppbench.keys.SchemeKey`: tests pin
+    one so that a failure reproduces); one row per n (see the module docstring).
 
     ``test_images`` / ``public_images`` (uint8 N x 3 x H x W at any size) replace the data set's test split
     (the victim's images) and training split (the attacker's own, for attacks whose threat model grants them).
@@ -172,8 +173,9 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None,
     n_eval = min(config.n_eval, images.shape[0] - max_n)
     attacker_plain = resize_uint8(images[:max_n], config.image_size)
     eval_plain = resize_uint8(images[max_n : max_n + n_eval], config.image_size)
-    victim = create_scheme(config.scheme, key=generate_key(config.scheme, image_size=config.image_size,
-                                                           block_size=config.block_size))
+    if key is None:
+        key = generate_key(config.scheme, image_size=config.image_size, block_size=config.block_size)
+    victim = create_scheme(config.scheme, key=key)
     attack_profile = config.profile if config.profile in ("smoke", "cpu", "paper") else "cpu"
     public = resize_uint8(public_images[:MAX_PUBLIC_IMAGES], config.image_size)
     return sweep_key_recovery(config.attack, victim=victim, attacker_plain=attacker_plain, eval_plain=eval_plain,
@@ -198,10 +200,8 @@ def sweep_key_recovery(
     own plain images, disjoint from both, for threat models that grant them (a natural-image prior);
     none by default. ``ppbench curve`` and the run's attack evaluator both measure "ciphertexts to break"
     with this one function."""
-    from ppbench.attacks import build_view, create_attack
-    from ppbench.attacks import kpa as _kpa, pooled as _pooled  # noqa: F401 - register both attacks
-    from ppbench.attacks.kpa import key_agreement, same_key
-    from ppbench.attacks.pooled import global_readings
+    from ppbench.attacks import build_view, create_attack  # importing the package registers every attack
+    from ppbench.attacks.keyrecovery import global_readings, key_agreement, same_key
     from ppbench.metrics import ssim_readings
 
     if max(ns) > attacker_plain.shape[0]:

@@ -21,7 +21,12 @@ from ppbench.curve import (
     write_curve,
 )
 from ppbench.errors import InputError, OutputExistsError
+from ppbench.keys import SchemeKey
+from ppbench.schemes import generate_key
 from ppbench.transforms import nhwc_to_nchw
+
+
+SECRET = bytes.fromhex("3f1c9e27a4b85d60c2e91f7a0b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +37,13 @@ def test_images(cifar_subset) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def pooled_rows(test_images):
     config = resolve_config("proposed", "pooled", image_size=32, block_size=4, ns=[1, 50], n_eval=20)
-    return config, run_curve(config, test_images=test_images)
+    return config, run_curve(config, test_images=test_images, key=fixed_key("proposed"))
+
+
+def fixed_key(name: str, size: int = 32, block: int = 4) -> SchemeKey:
+    """A victim key from a fixed secret: the curve tests' numbers reproduce."""
+    template = generate_key(name, image_size=size, block_size=block)
+    return SchemeKey(scheme=template.scheme, params=template.params, secret=SECRET)
 
 
 def fake_rows(points):
@@ -59,7 +70,7 @@ class TestSweep:
 
     def test_kpa_curve_for_le(self, test_images):
         config = resolve_config("le", "kpa", ns=[1, 2], n_eval=10)
-        rows = run_curve(config, test_images=test_images)
+        rows = run_curve(config, test_images=test_images, key=fixed_key("le"))
         assert (config.image_size, config.block_size) == (32, 4)
         assert all(r["exact_key"] and r["threat_model"] == "known_plaintext" for r in rows)
 
