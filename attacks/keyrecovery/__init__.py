@@ -14,6 +14,8 @@ Modules, one job each:
 - :mod:`.matching`: a permutation from a "consistent" bipartite graph, with the entries left open;
 - :mod:`.layout`: items laid on a grid from pooled distances (MDS start, swap search, binary labelling);
 - :mod:`.jigsaw`: the block jigsaw solver, with optional piece orientations;
+- :mod:`.jigsaw_single`: the single-image jigsaw of attack ``jigsaw`` (Chuman and Kiya): Gallagher's MGC
+  compatibility on one ciphertext, and the jigsaw papers' own metrics (Dc, Nc, Lc) for evaluation;
 - :mod:`.colour`: the 48 per-pixel colour transforms and their synchronisation over the pixel grid;
 - :mod:`.prior`: the natural-image prior, learnt from the attacker's own public images only;
 - :mod:`.solvers`: one module per scheme family (``pixel``, ``proposed``, ``etc``, ``tanaka`` with
