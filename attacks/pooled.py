@@ -81,8 +81,9 @@ class Pooled(KeyRecoveryAttack):
         url="https://doi.org/10.3390/info14060311",
         threat_model=THREAT_MODEL,
         # 2: a ciphertext-only solver for ELE (1 returned the identity key for ELE); 3: the natural-image prior is
-        # learnt from the attacker's public images in the view (2 read the bundled sample's training images)
-        version=3,
+        # learnt from the attacker's public images in the view (2 read the bundled sample's training images);
+        # 4: ELE's per-position reading fixes symmetries and low-nibble signs by the derived mask (new ELE keys)
+        version=4,
         curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",

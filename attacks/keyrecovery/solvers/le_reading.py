@@ -170,16 +170,10 @@ def _split_pairs(pairs: np.ndarray, nbr_pairs: list[tuple[int, int, int]], dist:
     return bits.astype(bool)
 
 
-def le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.ndarray]:
-    """One LE nibble key from block samples ``nib`` (n, R, C, 2d) that share it: (mask agreement, P).
-
-    LE: the R x C blocks of every image (blocks stay in place, so seams to the neighbouring blocks fix
-    the layout's symmetry). ELE: one cipher block position over n images (R = C = 1, no seams); then the
-    8 symmetries of the block's pixel grid are also read through the derived mask (``dihedral``).
-    """
-    n, rows, cols, two_d = nib.shape
-    d = two_d // 2
-    samples = nib.reshape(-1, 2 * d)
+def high_nibbles(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 1-2 of :func:`le_key` on block samples (samples, 2d): the cipher positions of the high nibbles,
+    those of the low ones, and the highs' negation relative to each other (the global one stays open)."""
+    d = samples.shape[1] // 2
     # 1. High nibbles are the strongly correlated ones (low nibbles of natural images are nearly noise).
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # constant positions (one sample): NaN, zeroed below
@@ -193,6 +187,43 @@ def le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.n
     flip_high = vecs[:, -1] < 0
     if flip_high.sum() > d / 2:
         flip_high = ~flip_high
+    return high, low, flip_high
+
+
+def candidate_groupings(d_in: np.ndarray, flat: np.ndarray) -> list[np.ndarray]:
+    """Step 3 of :func:`le_key`: candidate splits of the d highs into three groups of M^2 (the channels),
+    from their pooled distances ``d_in`` (d, d) and their values ``flat`` (samples, d)."""
+    d = d_in.shape[0]
+    # Candidate groupings: spectral (clean when spatial neighbours dominate, as at M = 16); the positions'
+    # mean values split in thirds (the channels' brightness differs: blue darkest); balanced clustering of
+    # the positions' value histograms (the channels' distributions differ in shape).
+    hist = np.stack([(flat == v).mean(axis=0) for v in range(16)], axis=1)  # (d, 16)
+    return [spectral_grouping(d_in), np.argsort(np.argsort(flat.mean(axis=0))) * 3 // d, _balanced_kmeans(hist, 3)]
+
+
+def spectral_grouping(d_in: np.ndarray) -> np.ndarray:
+    """Three equal groups of the highs from their 4 nearest neighbours' graph (spatial neighbours of one
+    channel are the closest pairs): the first of :func:`candidate_groupings`."""
+    d = d_in.shape[0]
+    scale = np.median(d_in[d_in > 0]) if (d_in > 0).any() else 1.0
+    knn = np.argsort(d_in + np.eye(d) * 1e9, axis=1)[:, : min(4, d - 1)]
+    affinity = np.zeros((d, d))
+    rr = np.repeat(np.arange(d), knn.shape[1])
+    affinity[rr, knn.ravel()] = np.exp(-d_in[rr, knn.ravel()] / scale)
+    affinity = np.maximum(affinity, affinity.T)
+    return _balanced_clusters(affinity, 3)
+
+
+def le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.ndarray]:
+    """One LE nibble key from block samples ``nib`` (n, R, C, 2d) that share it: (mask agreement, P).
+
+    LE: the R x C blocks of every image (blocks stay in place, so seams to the neighbouring blocks fix
+    the layout's symmetry). ELE: one cipher block position over n images (R = C = 1, no seams); then the
+    8 symmetries of the block's pixel grid are also read through the derived mask (``dihedral``).
+    """
+    n, rows, cols, two_d = nib.shape
+    d = two_d // 2
+    high, low, flip_high = high_nibbles(nib.reshape(-1, 2 * d))
     hv = np.where(flip_high, 15.0 - nib[..., high], nib[..., high]).reshape(n, rows, cols, d)
     # 3. Channels: three groups of M^2 highs (spatial neighbours of one channel are the closest pairs).
     flat = hv.reshape(-1, d)
@@ -202,18 +233,7 @@ def le_key(nib: np.ndarray, m: int, dihedral: bool = False) -> tuple[float, np.n
     no_seam = np.zeros((d, d))
     d_right = pooled_l1(cap(hv[:, :, :-1].reshape(-1, d)), cap(hv[:, :, 1:].reshape(-1, d))) if cols > 1 else no_seam
     d_down = pooled_l1(cap(hv[:, :-1].reshape(-1, d)), cap(hv[:, 1:].reshape(-1, d))) if rows > 1 else no_seam
-    scale = np.median(d_in[d_in > 0]) if (d_in > 0).any() else 1.0
-    knn = np.argsort(d_in + np.eye(d) * 1e9, axis=1)[:, : min(4, d - 1)]
-    affinity = np.zeros((d, d))
-    rr = np.repeat(np.arange(d), knn.shape[1])
-    affinity[rr, knn.ravel()] = np.exp(-d_in[rr, knn.ravel()] / scale)
-    affinity = np.maximum(affinity, affinity.T)
-    # Candidate groupings: spectral (clean when spatial neighbours dominate, as at M = 16); the positions'
-    # mean values split in thirds (the channels' brightness differs: blue darkest); balanced clustering of
-    # the positions' value histograms (the channels' distributions differ in shape).
-    hist = np.stack([(flat == v).mean(axis=0) for v in range(16)], axis=1)  # (d, 16)
-    groupings = [_balanced_clusters(affinity, 3), np.argsort(np.argsort(flat.mean(axis=0))) * 3 // d,
-                 _balanced_kmeans(hist, 3)]
+    groupings = candidate_groupings(d_in, flat)
     # 4. Each channel's pixels on the block grid, the seams to the neighbouring blocks fixing the symmetry.
     # Spectral grouping can mix two similar channels (R and G at 32 x 32), so besides laying out every
     # group alone, every group is tried as the anchor: the other items join the anchor's pixels two by

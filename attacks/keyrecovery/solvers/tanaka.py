@@ -4,8 +4,9 @@ per block position, then block scrambling).
 Known plaintext: cipher nibble k comes from plain nibble P[k], possibly negated (15 - v), so k's column
 of values over all block samples must equal P[k]'s column or its negation; LE's derived mask (r = P > d)
 is propagated before matching. ELE first matches blocks by their multisets of folded nibble columns.
-Ciphertext only: :func:`~.le_reading.le_key` on every block of every image (LE), or per cipher block
-position on its n samples, the decrypted blocks then placed by the jigsaw (ELE: hundreds of ciphertexts).
+Ciphertext only: :func:`~.le_reading.le_key` on every block of every image (LE), or
+:func:`~.ele_reading.ele_key` per cipher block position on its n samples, the decrypted blocks then placed
+by the jigsaw (ELE: a few hundred ciphertexts at 32 x 32).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..geometry import block_nibbles, to_blocks
 from ..jigsaw import Jigsaw, edge_dissimilarity
 from ..matching import LSA_LIMIT, match, mismatch_cost, row_labels
 from ..prior import NaturalPrior
+from .ele_reading import ele_key
 from .le_reading import le_key
 
 
@@ -155,24 +157,25 @@ def pooled_le(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) -
 
 
 def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) -> PooledResult:
-    """ELE: LE's solver once per cipher block position, then the block jigsaw of ``proposed``.
+    """ELE: a nibble key per cipher block position (:func:`~.ele_reading.ele_key`), then the block jigsaw of
+    ``proposed``.
 
     Every original block position has its own nibble key, so the blocks at one cipher position over the n
     images are n samples of one LE key (LE pools the N blocks of every image: N n samples), and no seam to
-    a neighbour is known (the blocks are scrambled). Each position's key is solved from its n samples
-    alone, with the 8 symmetries of the pixel grid read through LE's derived mask like the channel order
-    and negation; the decrypted blocks are then placed by the no-rotation jigsaw solver. Needs a few
-    hundred ciphertexts (each position sees n samples where LE sees N n).
+    a neighbour is known (the blocks are scrambled). Each position's key is read from its n samples alone,
+    LE's derived mask choosing the 8 symmetries of the block's grid, channel order and negative from the
+    highs and fixing the sign of every low nibble's correlation; the decrypted blocks are then placed by
+    the no-rotation jigsaw solver.
     """
     assert m is not None
     n, _, h, w = y.shape
     rows, cols = h // m, w // m
     nb, d = rows * cols, 3 * m * m
-    nib = block_nibbles(y, m).astype(np.float64)  # (n, N, 2d)
+    nib = block_nibbles(y, m)  # (n, N, 2d)
     cipher_perms = np.empty((nb, 2 * d), np.int64)
     agreement = np.empty(nb)
     for i in range(nb):
-        agreement[i], cipher_perms[i] = le_key(nib[:, i].reshape(n, 1, 1, 2 * d), m, dihedral=True)
+        agreement[i], cipher_perms[i] = ele_key(nib[:, i], m)
     in_place = {"perms": cipher_perms, "block_perm": np.arange(nb)}  # every cipher block decrypted where it is
     scheme = create_scheme("ele", key_material=in_place, image_size=(h, w), block_size=m)
     blocks = to_blocks(scheme.decrypt(torch.from_numpy(np.ascontiguousarray(y))).numpy(), m)
