@@ -61,6 +61,8 @@ GRID_IMAGES = 8
 NOT_APPLICABLE = "not_applicable"
 """``status`` of an attack entry whose attack has no method for the scheme (no numbers; reports show n/a)."""
 ATTACKER_DATA_MODES = ("disjoint", "overlap")
+KEPT_RESTORED = 500
+"""Restored images ``<attack>_restored.npz`` keeps (the first ones): what ``ppbench recognise`` classifies."""
 
 
 def evaluate_attacks(
@@ -154,6 +156,7 @@ def evaluate_attacks(
         values_psnr = psnr(restored, plain_test)
         files = write_attack_files(attack_dir, attack_name, plain=plain_test, display=display, restored=restored,
                                    ssim_values=values_ssim, psnr_values=values_psnr, cipher_ssim=cipher_ssim,
+                                   inverted_ssim=inverted_ssim, mirrored_ssim=mirrored_ssim,
                                    title=f"{attack_name} vs {name} ({image_size}px" + (f", M={block}" if block else "") + ")")
         if attack.info.trainable:
             attack.save(attack_dir / f"{attack_name}.pt")
@@ -165,6 +168,7 @@ def evaluate_attacks(
         entry = _summary(values_ssim, values_psnr)
         entry["ssim_mean_inverted"] = float(inverted_ssim.mean())  # a restored negative reveals the image too
         entry["ssim_mean_mirrored"] = float(mirrored_ssim.mean())  # so does a left-right mirror (EtC's symmetry)
+        entry.update(best_reading_fields(values_ssim, inverted_ssim, mirrored_ssim))  # each image by its own best reading
         entry.update(curve)
         if hasattr(attack, "record_fields"):  # the generic attacks: in_family, ambiguous_bits, chosen_images
             extra = attack.record_fields()
@@ -212,6 +216,22 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
     }
 
 
+def best_reading_fields(as_is: torch.Tensor, inverted: torch.Tensor, mirrored: torch.Tensor,
+                        level: float | None = None) -> dict[str, Any]:
+    """The per-image best-reading summary of an attack entry (docs/records.md): each image scored by the best
+    of its as-is, colour-inverted and mirrored SSIM (a GAN's sign can differ from image to image), then the
+    mean, the median and the share of images at or above ``level`` (the verdict rule's per-image level,
+    :data:`ppbench.reports.security.RESTORED_IMAGE_SSIM`), and how many images they rest on."""
+    from ppbench.reports.security import RESTORED_IMAGE_SSIM
+
+    level = RESTORED_IMAGE_SSIM if level is None else float(level)
+    best = torch.stack([as_is, inverted, mirrored]).to(torch.float64).amax(0)
+    summary = summarize(best)  # numpy's median: the mean of the two middle values of an even count
+    return {"ssim_best_image_mean": summary["mean"], "ssim_best_image_median": summary["median"],
+            "share_restored": float((best >= level).double().mean()), "restored_image_ssim": level,
+            "best_reading_images": int(best.numel())}
+
+
 def not_applicable_entry(attack_name: str, reason: str) -> dict[str, Any]:
     """The record's entry for an attack that has no method for the scheme (:meth:`Attack.applicable`):
     ``status`` ``"not_applicable"`` and the reason, no numbers (reports show "n/a")."""
@@ -240,7 +260,7 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
         version = attack_info(attack_name).version
         return [] if entry.get("version") == version else [f"version {version} (recorded: {entry.get('version')})"]
     curve = attack_info(attack_name).curve
-    wanted = ["ssim_mean_inverted", "ssim_mean_mirrored"] + (["ciphertexts_to_break", "break_ssim", "curve"] if curve else [])
+    wanted = ["ssim_mean_inverted", "ssim_mean_mirrored", "share_restored"] + (["ciphertexts_to_break", "break_ssim", "curve"] if curve else [])
     stale = [f for f in wanted if f not in entry]
     version = attack_info(attack_name).version
     if "version" in entry and entry["version"] != version:
@@ -349,19 +369,29 @@ def write_attack_files(
     psnr_values: torch.Tensor,
     cipher_ssim: torch.Tensor,
     title: str,
+    inverted_ssim: torch.Tensor | None = None,
+    mirrored_ssim: torch.Tensor | None = None,
 ) -> dict[str, str]:
-    """Per-image CSV, PNG grid and the first restored images; returns their paths relative to the run folder."""
+    """Per-image CSV (with the inverted, mirrored and best readings when given), PNG grid, and the restored
+    images (the first :data:`KEPT_RESTORED`, for recognition; ``plain`` / ``encrypted`` only the first
+    :data:`GRID_IMAGES`, for Fig. 4); returns their paths relative to the run folder."""
     k = min(GRID_IMAGES, plain.shape[0])
+    kept = min(KEPT_RESTORED, restored.shape[0])
+    readings = inverted_ssim is not None and mirrored_ssim is not None
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["index", "ssim", "psnr"])
+    writer.writerow(["index", "ssim", "psnr"] + (["ssim_inverted", "ssim_mirrored", "ssim_best"] if readings else []))
     for i, (s, p) in enumerate(zip(ssim_values.tolist(), psnr_values.tolist())):
-        writer.writerow([i, repr(float(s)), repr(float(p))])
+        more = []
+        if readings:
+            inv, mir = float(inverted_ssim[i]), float(mirrored_ssim[i])
+            more = [repr(inv), repr(mir), repr(max(float(s), inv, mir))]
+        writer.writerow([i, repr(float(s)), repr(float(p))] + more)
     atomic_write_bytes(attack_dir / f"{name}_ssim.csv", text.getvalue().encode())
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, restored=nchw_to_nhwc(restored[:k]), plain=nchw_to_nhwc(plain[:k]),
-                        encrypted=nchw_to_nhwc(display[:k]), ssim=ssim_values[:k].numpy(), index=np.arange(k))
+    np.savez_compressed(buffer, restored=nchw_to_nhwc(restored[:kept]), plain=nchw_to_nhwc(plain[:k]),
+                        encrypted=nchw_to_nhwc(display[:k]), ssim=ssim_values[:kept].numpy(), index=np.arange(kept))
     atomic_write_bytes(attack_dir / f"{name}_restored.npz", buffer.getvalue())
 
     save_grid(attack_dir / f"{name}.png", plain[:k], display[:k], restored[:k], ssim_values[:k], cipher_ssim[:k],
@@ -427,5 +457,5 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["evaluate_attacks", "resolve_attack_names", "not_applicable_entry", "NOT_APPLICABLE", "split_training", "derive_seed", "jpeg_roundtrip",
+__all__ = ["evaluate_attacks", "resolve_attack_names", "not_applicable_entry", "best_reading_fields", "KEPT_RESTORED", "NOT_APPLICABLE", "split_training", "derive_seed", "jpeg_roundtrip",
            "write_attack_files", "save_grid"]

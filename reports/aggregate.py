@@ -1,7 +1,8 @@
 """What a scheme's attack records add up to, per scheme and profile: the numbers Table I and the scorecard show.
 
-Each attack's mean SSIM over seeds (each record's best :class:`~ppbench.reports.load.Reading` first), the
-strongest attack of a set, the fewest victim images an attack needed to break the scheme, and the chosen
+Each attack's mean SSIM over seeds (each record's best :class:`~ppbench.reports.load.Reading` first), its
+share of restored images and recognition accuracy (the evidence :mod:`ppbench.reports.security`'s rule
+reads), the strongest attack of a set, the fewest victim images an attack needed to break the scheme, and the chosen
 images a chosen-plaintext attack needed; :func:`count_text` writes such a count as the tables show it.
 """
 
@@ -14,6 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 from .load import Reading, attack_sort_key
+from .security import Evidence
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,62 @@ class AttackStat:
     attack: str
     reading: Reading
     ssim: Stat
+    share: Stat | None = None  # share of images restored (each image by its own best reading), over seeds
+    median: Stat | None = None  # median best-reading SSIM over the images, over seeds
+    best_images: int | None = None  # the fewest images a record's per-image fields rest on
+    n_images: int | None = None  # the most images a record scored
+    recognition: Stat | None = None  # the plain classifier's accuracy on the restored images, over seeds
+    chance: float | None = None
+    plain_accuracy: Stat | None = None  # the plain classifier's accuracy on the plain test images
+    encrypted_accuracy: Stat | None = None  # and on this scheme's encrypted test images
 
     @property
     def label(self) -> str:
         """``gan`` or ``gan (negative)``: the attack as the table shows it."""
         return self.reading.label(self.attack)
 
+    @property
+    def evidence(self) -> Evidence:
+        """What :mod:`ppbench.reports.security`'s rule reads for this attack."""
+        return Evidence(share_restored=self.share.mean if self.share else None,
+                        recognition_accuracy=self.recognition.mean if self.recognition else None,
+                        chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None)
+
+    @property
+    def restores(self) -> bool | None:
+        return self.evidence.restores
+
+    def share_text(self) -> str:
+        """'0.46 (median 0.29)', with 'of 8/100 images' when the per-image fields rest on fewer images than scored."""
+        if self.share is None:
+            return ""
+        text = f"{self.share.text(2)} (median {self.median.text(3)})" if self.median else self.share.text(2)
+        if self.best_images is not None and self.n_images is not None and self.best_images < self.n_images:
+            text += f" of {self.best_images}/{self.n_images} images"
+        return text
+
+    def recognition_text(self) -> str:
+        """'0.31 (plain 0.38, encrypted 0.10, chance 0.10)', or '' when not recorded."""
+        if self.recognition is None:
+            return ""
+        parts = [f"plain {self.plain_accuracy.text(2)}" if self.plain_accuracy else "",
+                 f"encrypted {self.encrypted_accuracy.text(2)}" if self.encrypted_accuracy else "",
+                 f"chance {self.chance:.2f}" if self.chance is not None else ""]
+        return f"{self.recognition.text(2)} ({', '.join(p for p in parts if p)})"
+
 
 def strongest(stats: Iterable[AttackStat]) -> AttackStat:
     """The attack with the highest mean SSIM among ``stats`` (ties: the paper's order, then by name)."""
     return max(sorted(stats, key=lambda s: attack_sort_key(s.attack)), key=lambda s: s.ssim.mean)
+
+
+def strongest_by_rule(stats: Iterable[AttackStat]) -> AttackStat:
+    """The attack the verdict rests on: one that restores the scheme if any, then the highest share of restored
+    images, then the highest mean SSIM (ties: the paper's order, then by name)."""
+    def key(s: AttackStat) -> tuple[int, float, float]:
+        share = s.share.mean if s.share is not None else -1.0
+        return (1 if s.restores else 0), share, s.ssim.mean
+    return max(sorted(stats, key=lambda s: attack_sort_key(s.attack)), key=key)
 
 
 def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], dict[str, AttackStat]]:
@@ -68,7 +116,17 @@ def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tu
         stat = Stat.of(group["ssim_best"])
         if stat is not None:
             reading = Reading(group.loc[group["ssim_best"].notna(), "reading"].mode().iloc[0])
-            out.setdefault((scheme, profile), {})[attack] = AttackStat(attack, reading, stat)
+            best_images = group["best_reading_images"].dropna()
+            chance = group["recognition_chance"].dropna()
+            out.setdefault((scheme, profile), {})[attack] = AttackStat(
+                attack, reading, stat, share=Stat.of(group["share_restored"]),
+                median=Stat.of(group["ssim_best_image_median"]),
+                best_images=int(best_images.min()) if not best_images.empty else None,
+                n_images=int(group["n_images"].dropna().max()) if group["n_images"].notna().any() else None,
+                recognition=Stat.of(group["recognition_accuracy"]),
+                chance=float(chance.mean()) if not chance.empty else None,
+                plain_accuracy=Stat.of(group["recognition_plain"]),
+                encrypted_accuracy=Stat.of(group["recognition_encrypted"]))
     return out
 
 

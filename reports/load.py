@@ -41,6 +41,11 @@ NO_NETWORK = "none"
 
 #: Schemes in the order of the seed paper's Table I; others follow alphabetically.
 SCHEME_ORDER = ("le", "etc", "ele", "pe", "pe_np", "proposed", "plain")
+#: Per-image best-reading fields of an attack entry (docs/records.md), copied into the attacks frame.
+PER_IMAGE_FIELDS = ("ssim_best_image_mean", "ssim_best_image_median", "share_restored", "best_reading_images")
+#: attacks-frame column -> key of ``metrics.recognition`` (``ppbench recognise``).
+RECOGNITION_FIELDS = {"recognition_chance": "chance", "recognition_plain": "plain_accuracy",
+                      "recognition_encrypted": "encrypted_accuracy"}
 #: Attacks in the order of the seed paper's Fig. 4; others follow alphabetically.
 ATTACK_ORDER = ("fr", "fr_adv", "gan", "itn", "itn_unet")
 
@@ -171,6 +176,12 @@ class Run:
         value = _part(self.typed.metrics, Metrics).get("accuracy")
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
+    @property
+    def recognition(self) -> dict[str, Any]:
+        """``metrics.recognition`` (``ppbench recognise``): the plain classifier's chance level and accuracies."""
+        value = _part(self.typed.metrics, Metrics).get("recognition")
+        return value if isinstance(value, dict) else {}
+
     @cached_property
     def attacks(self) -> dict[str, dict[str, Any]]:
         """Each attack entry (:class:`ppbench.records.AttackEntry`) as its JSON object."""
@@ -258,9 +269,15 @@ class RecordSet:
         never reached the break level (``curve_max_n``: the largest n it tried). ``status``: ``ok``, or
         ``not_applicable`` for an attack that has no method for the scheme (no numbers; ``reason`` says why).
         ``generic``: the attack knows nothing of the scheme beyond its threat model (absent in older records:
-        False). ``chosen_images`` / ``broken``: what a chosen-plaintext attack asked for, and whether it broke."""
+        False). ``chosen_images`` / ``broken``: what a chosen-plaintext attack asked for, and whether it broke.
+        ``ssim_best_image_mean`` / ``_median``, ``share_restored``, ``best_reading_images``: each image by its
+        own best reading (NaN in older records). ``recognition_accuracy``: the plain classifier's accuracy on
+        the restored images; ``recognition_chance`` / ``recognition_plain`` / ``recognition_encrypted``: its
+        chance level and its accuracy on the plain and this run's encrypted test images (``metrics.recognition``;
+        NaN until ``ppbench recognise`` ran)."""
         rows = []
         for run in self.runs:
+            recognition = run.recognition
             for name, attack in run.attacks.items():
                 ctb = attack.get("ciphertexts_to_break")
                 curve = attack.get("curve") or []
@@ -282,10 +299,14 @@ class RecordSet:
                     "generic": bool(attack.get("generic", False)),
                     "chosen_images": _num(attack.get("chosen_images")) if "chosen_images" in attack else math.nan,
                     "broken": attack.get("broken"),
+                    **{name: _num(attack.get(name)) for name in PER_IMAGE_FIELDS},
+                    **{name: _num(recognition.get(key)) for name, key in RECOGNITION_FIELDS.items()},
+                    "recognition_accuracy": _num(attack.get("recognition_accuracy")),
                 })
         columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
-                   "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken"]
+                   "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken",
+                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy"]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

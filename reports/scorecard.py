@@ -41,7 +41,7 @@ from .aggregate import Stat, attack_stats, count_number, count_text, fewest_to_b
 from .curves import Curves, build_curves, draw_curves
 from .fig4 import ATTACK_TITLES, Fig4, _draw_cell, build_fig4
 from .load import NO_NETWORK, Reading, RecordSet, Run, attack_sort_key, dataset_summary, natural_key
-from .security import DEFAULT_SSIM_THRESHOLD, rule_text
+from .security import DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, rule_text
 from .table1 import Table1Row, build_table1, paper_attacks
 
 PLAIN = "plain"
@@ -124,13 +124,22 @@ class Scorecard:
 
     @property
     def verdict_reason(self) -> str:
-        """Why: the strongest ciphertext-only attack's SSIM against T."""
+        """Why, by the rule Table I used (:mod:`ppbench.reports.security`): the strongest ciphertext-only attack's
+        share of restored images against S (and its recognition, when recorded), or, for records without the
+        per-image share, its mean SSIM against T."""
         top = self.row.strongest
         if self.row.secure is None or top is None:
             return "no ciphertext-only attack result in the records"
+        if self.row.basis == "share" and top.share is not None:
+            relation = "<" if top.share.mean < RESTORED_SHARE else "≥"
+            text = (f"the strongest ciphertext-only attack, {top.label}, restores a share {top.share.text(2)} of the test "
+                    f"images (best-reading SSIM ≥ L = {RESTORED_IMAGE_SSIM:.2f}) {relation} S = {RESTORED_SHARE:.2f}")
+            if top.recognition is not None:
+                text += f"; the plain classifier's accuracy on its output {top.recognition_text()}"
+            return text
         relation = "<" if self.row.secure else "≥"
         return (f"the strongest ciphertext-only attack, {top.label}, restores mean SSIM "
-                f"{top.ssim.text(3)} {relation} T = {self.threshold:.2f}")
+                f"{top.ssim.text(3)} {relation} T = {self.threshold:.2f} (old rule: the records lack the per-image share)")
 
 
 # -- which records -------------------------------------------------------------------------------------

@@ -1,58 +1,156 @@
-"""The security verdict of Table I: a stated rule on the strongest attack's SSIM, never typed in.
+"""The security verdict of Table I: a stated rule on what the strongest attack restores, never typed in.
 
-Rule: a scheme is **secure** (the paper's check mark) when the strongest attack's mean SSIM over the
-test images is **below** T; otherwise it is **not secure** (the paper's cross). The strongest attack is
-the one with the highest mean SSIM among the ciphertext-only attacks recorded for the scheme and
-profile (means over seeds first): the paper's threat model. An attack's SSIM is the largest of its
-output's, its colour-inverted output's and its mirrored output's: an attack that restores the negative or
-the mirror image has broken the scheme (GAN against LE restores negatives, SSIM -0.37 as it stands, 0.5
-inverted; pooled recovers EtC's key up to a left-right mirror that no image statistic settles). Known-plaintext attacks are shown beside
-the verdict, never in it. With no attack recorded there is no verdict (an empty cell and a note).
+**The rule (ppbench's, version 2).** Each test image an attack restores is scored by its *best reading*:
+the largest of its SSIM as it is, colour-inverted (255 - x) and mirrored left-right (a restored negative or
+mirror image reveals the image as plainly; a GAN's sign can differ from image to image, so each image gets
+its own reading). An image counts as *restored* when that SSIM is at least L = 0.30. An attack *restores*
+a scheme when
 
-Why T = 0.30 by default (``--ssim-threshold`` changes it; the report prints the value it used):
+1. the share of test images it restores is at least S = 0.25 (``share_restored`` in the record, mean over
+   seeds), or
+2. the study's plain-trained classifier recognises its output: its accuracy on the restored images is at
+   least chance + R x (its accuracy on the plain test images - chance), R = 0.5 (``recognition_accuracy``,
+   written by ``ppbench recognise``; only where recorded).
 
-- The seed paper gives no threshold: its verdict is qualitative ("some visual information was
-  restored" for LE and PE, none for EtC, ELE and the proposed scheme), and the SSIM values it prints
-  under Fig. 4 are part of the figure, not of the paper's text that ppbench transcribes,
-  so T cannot be read off the paper. It is calibrated instead on what SSIM means for CIFAR-sized images,
-  measured with scikit-image's SSIM defaults (ppbench's ``skimage`` preset) on 200 test images of the
-  real CIFAR-10 subset (32 x 32):
+A scheme is **secure** (the paper's check mark) when no ciphertext-only attack recorded for it (the paper's
+threat model) restores it; otherwise **not secure** (the paper's cross). Known-plaintext attacks are shown
+beside the verdict, never in it. With no attack recorded there is no verdict. Records written before the
+evaluator wrote ``share_restored`` are judged by the old rule (below) and a note says which.
 
-  ========================================================  =====
-  image compared with the plain one                          SSIM
-  ========================================================  =====
-  ciphertexts of le, ele, etc, pe, pe_np, proposed (M = 4)   -0.01 to 0.06
-  the data set's mean image (a guess that knows nothing)      0.13
-  Gaussian blur, sigma 2 / 1.5 / 1 pixel                      0.23 / 0.29 / 0.45
-  heavy noise (sigma 75) / the 8 x 8 thumbnail (4x4 means)    0.30 / 0.60
-  ========================================================  =====
+**Why these numbers.** The attack papers' own verdicts calibrate them: outputs they call *restored* must
+come out restored and outputs they call *not restored* must not. Per-image best-reading SSIM (ppbench's
+``skimage`` preset) on the bundled sample's first 100 test images (32 x 32, block 4; fresh keys) and on the
+committed cpu study (``results/reference-cpu``; its records kept the restored images of the first 8 test
+images only), from ``scripts/calibrate_verdict.py``:
 
-- So T = 0.30 sits well above what an attacker gets without learning anything about the image (a
-  ciphertext or the mean image: at most 0.13) and at the level of a sigma-1.5 blur, where an object's
-  coarse layout starts to show. "Secure" therefore means: the best attack restores less structure than
-  a strongly blurred copy of the plain image. Restorations judged "restored" in the attack papers
-  (recognisable shapes and colours) are at or above the blur-1 and thumbnail levels.
-- Revisit T when Fig. 4's printed values are transcribed; it is one number in one place.
+==============================================  ==============  =====  ======  ===========  ===========
+case                                            papers say       n     median  share>=0.30  share>=0.20
+==============================================  ==============  =====  ======  ===========  ===========
+FR on the plain image itself (a perfect FR)     restored        100    0.48    0.76         0.89
+FR on PE (fresh key)                            restored (PE)   100    0.35    0.66         0.80
+FR on PE, committed study (as-is reading only)  restored (PE)   100    --      >= 0.46      --
+GAN on LE, committed study                      restored          8    0.48    1.00         1.00
+GAN on LE, committed study (abs. as-is reading) restored        100    --      0.76         --
+ciphertexts of le/etc/ele/pe/pe_np/proposed     not restored    100    <=0.06  <=0.01       <=0.02
+a uniform grey image (128)                      not restored    100    0.09    0.06         0.13
+the test images' mean image                     not restored    100    0.12    0.05         0.17
+==============================================  ==============  =====  ======  ===========  ===========
+
+- L = 0.30 keeps the per-image meaning of the old T (a sigma-1.5 Gaussian blur of the plain image scores
+  0.29 on the real CIFAR-10 images; the 8 x 8 thumbnail 0.60; what an attacker gets without learning
+  anything, a ciphertext or the mean image, at most 0.13 in the mean).
+- S = 0.25 separates the two groups with room on both sides: every not-restored case is at most 0.06
+  (0.06 + 3 binomial standard deviations at n = 100 is 0.13), every restored case at least 0.46. It means:
+  an attack breaks the scheme when it restores one test image in four at least as well as a strong blur.
+- The old rule (mean SSIM of the strongest attack below T = 0.30, one reading for the whole set) could
+  hardly fail: a perfect FR scores 0.31 as is in the mean over these 100 images (its other readings 0.05
+  and 0.08), right at T, and PE's FR 0.227, so PE came out secure against the paper's attacks although the
+  seed paper calls it insecure. Under this rule PE's FR
+  restores 46 % of the images even on the as-is reading alone.
+- R = 0.5: the classifier must get at least halfway from chance to its accuracy on plain images.
+  Its calibration (the plain classifier on FR of plain images, on ciphertexts, on grey) needs the study's
+  plain checkpoint, which the committed study does not keep; ``scripts/calibrate_verdict.py --classifier
+  RUN_DIR`` prints those numbers. Until then R is stated, not calibrated, and recognition can only add a
+  cross, never remove one.
+- The seed paper gives no threshold (its verdict is qualitative: "some visual information was restored"
+  for LE and PE, none for EtC, ELE and the proposed scheme). Each number above is one constant here.
+
+``--ssim-threshold T`` sets the old rule's T (shown beside the new verdict as "Mean rule" in ``table1.csv``,
+and used for records without ``share_restored``); the new rule's L is the evaluator's, recorded in each
+entry as ``restored_image_ssim``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 DEFAULT_SSIM_THRESHOLD = 0.30
+"""T of the old rule: mean SSIM of the strongest attack (best reading for the whole set) below T is secure."""
+RESTORED_IMAGE_SSIM = 0.30
+"""L: an image is restored when its best-reading SSIM is at least L (the evaluator records the share)."""
+RESTORED_SHARE = 0.25
+"""S: an attack restores a scheme when at least this share of the test images is restored."""
+RECOGNISED_FRACTION = 0.5
+"""R: an attack's output is recognised when the plain classifier's accuracy on it is at least
+chance + R x (its accuracy on plain images - chance)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the rule reads for one attack (means over seeds): the share of restored images, and the plain
+    classifier's accuracy on the restored images with its chance level and its accuracy on plain images."""
+
+    share_restored: float | None = None
+    recognition_accuracy: float | None = None
+    chance: float | None = None
+    plain_accuracy: float | None = None
+
+    @property
+    def restored_by_share(self) -> bool | None:
+        if _missing(self.share_restored):
+            return None
+        return bool(self.share_restored >= RESTORED_SHARE)
+
+    @property
+    def recognition_level(self) -> float | None:
+        """chance + R x (plain accuracy - chance): the accuracy at which the output counts as recognised."""
+        if _missing(self.chance) or _missing(self.plain_accuracy):
+            return None
+        return self.chance + RECOGNISED_FRACTION * (self.plain_accuracy - self.chance)
+
+    @property
+    def recognised(self) -> bool | None:
+        level = self.recognition_level
+        if level is None or _missing(self.recognition_accuracy) or self.plain_accuracy <= self.chance:
+            return None
+        return bool(self.recognition_accuracy >= level)
+
+    @property
+    def restores(self) -> bool | None:
+        """True when either criterion holds, False when the share is known and neither holds, None without a share."""
+        by_share, recognised = self.restored_by_share, self.recognised
+        if by_share is None:
+            return True if recognised else None
+        return bool(by_share or recognised)
+
+
+def attack_restores(evidence: Evidence) -> bool | None:
+    """Whether one attack restores the scheme under the rule (None: the record has no per-image share)."""
+    return evidence.restores
+
+
+def verdict(evidence: list[Evidence]) -> bool | None:
+    """Secure (True) when no attack restores the scheme, not secure (False) when one does; None when no
+    attack's evidence can be judged by this rule (then :func:`is_secure`, the old mean rule, decides)."""
+    judged = [e.restores for e in evidence]
+    if any(j is True for j in judged):
+        return False
+    if any(j is False for j in judged):
+        return True
+    return None
 
 
 def is_secure(strongest_ssim: float | None, threshold: float = DEFAULT_SSIM_THRESHOLD) -> bool | None:
-    """True when ``strongest_ssim < threshold``; None when there is no attack result to judge."""
+    """The old rule: True when ``strongest_ssim < threshold``; None when there is no attack result to judge."""
     if strongest_ssim is None or (isinstance(strongest_ssim, float) and math.isnan(strongest_ssim)):
         return None
     return bool(strongest_ssim < threshold)
 
 
 def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
-    """The rule in one sentence, with the threshold actually used, for every report."""
-    return (f"secure (✓) when the strongest attack's mean SSIM (the highest mean over the test images among "
-            f"the ciphertext-only attacks recorded for the scheme and profile, the paper's threat model; each attack's "
-            f"output also scored colour-inverted and mirrored, the best reading counting) is below T = {threshold:.2f}, not secure (✗) "
-            f"otherwise; set T with --ssim-threshold (default {DEFAULT_SSIM_THRESHOLD:.2f}, justified in "
-            f"ppbench.reports.security)")
+    """The rule in one paragraph, with its numbers and their calibration, for every report."""
+    return (f"not secure (✗) when some ciphertext-only attack (the paper's threat model) restores the scheme, secure (✓) "
+            f"otherwise. Each test image counts by its best SSIM reading (as it is, colour-inverted or mirrored: a restored "
+            f"negative or mirror image reveals as much); an image is restored at SSIM >= L = {RESTORED_IMAGE_SSIM:.2f}, and "
+            f"an attack restores the scheme when it restores at least S = {RESTORED_SHARE:.0%} of the test images, or when "
+            f"the study's plain-trained classifier, given its output, scores at least chance + {RECOGNISED_FRACTION:g} x "
+            f"(its plain accuracy - chance) (where `ppbench recognise` recorded it). Calibration (sample test images): "
+            f"a perfect FR (FR of the plain image) restores 76 % of the images, FR on PE 66 %, the GAN on LE 100 % "
+            f"(8 committed images); ciphertexts at most 1 %, a grey image 6 %, the mean image 5 % "
+            f"(ppbench.reports.security, scripts/calibrate_verdict.py). Records without the per-image share fall back "
+            f"to the old rule, the strongest attack's mean SSIM below T = {threshold:.2f} (--ssim-threshold)")
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

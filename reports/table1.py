@@ -22,6 +22,16 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   ``<name> (negative)`` / ``<name> (mirrored)`` when those win: a restored negative or mirror image
   reveals the image as plainly as the image itself (GAN restores LE's negatives; pooled can only recover
   EtC up to a mirror, which no image statistic settles).
+- ``Images restored``: the share of test images the verdict's attack restores (each image by its own best
+  reading, at SSIM >= L; ``share_restored``), with the median best-reading SSIM over the images; "of 8/100
+  images" when older records kept only the first 8 restored images. ``Recognition``: only when ``ppbench
+  recognise`` ran: the study's plain classifier's accuracy on that attack's restored images, beside its
+  accuracy on the plain and the encrypted test images and chance.
+- ``Strongest attack``: under the rule, an attack that restores the scheme if any, else the highest share of
+  restored images, else the highest mean SSIM (older records).
+- ``pe_np`` (PE with negation only, as the seed paper's attack code had it) is matched to the paper's PE row:
+  the paper-parity PE row beside ``pe`` (ours, with colour shuffling); a note names the command when it has
+  no record.
 - ``Paper's attacks only``: the verdict, attack and SSIM when only the seed paper's attacks (FR, GAN,
   ITN: ``attacks`` in ``paper_table1.json``, which ``AttackInfo.in_seed_paper`` reads too) count: what the
   paper's own threat set concludes on our runs, beside the verdict of every ciphertext-only attack ppbench knows.
@@ -33,7 +43,9 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   generic ones', e.g. ``1 pair(s) to break (kpa); 17 pair(s) to break (kpa_generic)``), and the chosen
   images a chosen-plaintext attack (``cpa_generic``) needed; the header says "Known/chosen-plaintext"
   when there is one.
-- ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule at the threshold given; a note
+- ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule (records without the per-image share:
+  the old mean-SSIM rule at the threshold given, and a note says so; ``table1.csv`` has both, ``secure`` and
+  ``secure_mean_rule``); a note
   flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
   run cannot break anything.
 - ``Paper ...``: the paper's figures from ``paper_table1.json`` (fractions), matched by scheme and by the
@@ -63,14 +75,20 @@ import pandas as pd
 from ppbench.atomic import atomic_write_text
 from ppbench.paper import paper_table, seed_paper_attacks
 
-from .aggregate import AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, strongest
+from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, strongest,
+                        strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
-from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text
+from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text, verdict
 
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 EMPTY = ""
 NOT_APPLICABLE = "—"
+PAPER_PARITY = {"pe_np": "pe"}
+"""Schemes shown against another scheme's paper row: ``pe_np`` (negation only) is PE as the seed paper's attack
+code had it, so it is the paper-parity PE row beside ``pe`` (ours, with colour shuffling)."""
+PE_NP_COMMAND = ("ppbench run --scheme pe_np --profile PROFILE --results RESULTS "
+                 "--attack fr fr_adv gan itn itn_unet kpa pooled")
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,9 @@ class Table1Row:
     pairs: tuple[float, str, float] | None = None  # fewest plain/cipher pairs a known-plaintext attack needed
     paper_strongest: AttackStat | None = None  # the strongest of the seed paper's attacks (FR, GAN, ITN) alone
     paper_secure: bool | None = None  # and its verdict
+    mean_rule_secure: bool | None = None  # the old rule's verdict (mean SSIM of the strongest attack < T), beside
+    paper_mean_rule_secure: bool | None = None  # and on the paper's attacks alone
+    basis: str = ""  # "share" (the rule), "mean" (old records: the old rule decided), "" (no verdict)
     known_plaintext_na: tuple[str, ...] = ()  # attacks outside ciphertext-only recorded as not applicable
     ciphertexts_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
     pairs_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
@@ -186,7 +207,7 @@ def _dataset_columns(frame: pd.DataFrame) -> list[DatasetColumn]:
 
 
 def _match_paper(scheme: str, network: str, paper_rows: list[PaperRow]) -> PaperRow | None:
-    candidates = [p for p in paper_rows if p.scheme == scheme]
+    candidates = [p for p in paper_rows if p.scheme == PAPER_PARITY.get(scheme, scheme)]
     for row in candidates:
         if row.matches_network(network):
             return row
@@ -238,11 +259,24 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
                 notes.append(f"missing: {scheme}/{network} (profile {profile}) has no record on {column.name}")
         stats = verdict_stats.get((scheme, profile), {})
         if any(a in theirs for a in stats):
-            row.paper_strongest = strongest(st for a, st in stats.items() if a in theirs)
-            row.paper_secure = is_secure(row.paper_strongest.ssim.mean, ssim_threshold)
+            mine = [st for a, st in stats.items() if a in theirs]
+            row.paper_strongest = strongest_by_rule(mine)
+            row.paper_mean_rule_secure = is_secure(strongest(mine).ssim.mean, ssim_threshold)
+            row.paper_secure = _verdict(mine, row.paper_mean_rule_secure)
         if stats:
-            row.strongest = strongest(stats.values())
-            row.secure = is_secure(row.strongest.ssim.mean, ssim_threshold)
+            row.strongest = strongest_by_rule(stats.values())
+            row.mean_rule_secure = is_secure(strongest(stats.values()).ssim.mean, ssim_threshold)
+            row.secure = _verdict(list(stats.values()), row.mean_rule_secure)
+            row.basis = "share" if verdict([st.evidence for st in stats.values()]) is not None else "mean"
+            if row.basis == "mean":
+                notes.append(f"old rule: the records of {scheme} (profile {profile}) lack the per-image share of restored "
+                             f"images; its verdict is the old mean-SSIM rule's (rerun its attacks, or "
+                             f"scripts/rescore_records.py)")
+            few = sorted({st.best_images for st in stats.values()
+                          if st.best_images is not None and st.n_images is not None and st.best_images < st.n_images})
+            if few:
+                notes.append(f"few images: the per-image shares of {scheme} (profile {profile}) rest on the first "
+                             f"{few[0]} restored test image(s) its records kept (older records; rerun its attacks for all)")
             not_run = [a for a in theirs if a not in stats]
             if not_run and (scheme, profile) not in partial:
                 partial.add((scheme, profile))
@@ -268,6 +302,14 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
         if others:
             row.known_plaintext = strongest(others.values())
         rows.append(row)
+    schemes = {k[0] for k in keys}
+    for scheme, parity in PAPER_PARITY.items():
+        if parity in schemes and scheme not in schemes:
+            notes.append(f"missing: no record for {scheme} ({parity} as the seed paper's attack code had it, "
+                         f"{parity}'s paper-parity row); `{PE_NP_COMMAND}` makes one")
+        elif scheme in schemes:
+            notes.append(f"{scheme}: {parity} as the seed paper's attack code had it (negation only), shown against "
+                         f"the paper's {parity} row (paper parity); `{parity}` is ours with colour shuffling")
     for index, paper in enumerate(paper_rows):
         if index not in matched:
             rows.append(Table1Row(paper.scheme, None, None, paper))
@@ -282,6 +324,12 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     return Table1(rows=rows, datasets=datasets, threshold=ssim_threshold, show_ciphertexts=bool(ciphertexts),
                   show_known_plaintext=bool(other_stats) or any(r.known_plaintext_na for r in rows), data_notes=_data_notes(runs),
                   source=source, notes=notes, description=records.describe())
+
+
+def _verdict(stats: list[AttackStat], mean_rule: bool | None) -> bool | None:
+    """The rule's verdict on ``stats`` (:func:`ppbench.reports.security.verdict`), else the old mean rule's."""
+    judged = verdict([st.evidence for st in stats])
+    return mean_rule if judged is None else judged
 
 
 # -- views ---------------------------------------------------------------------------------------------
@@ -326,9 +374,16 @@ def _display_row(table: Table1, row: Table1Row) -> dict[str, str]:
     top, theirs = row.strongest, row.paper_strongest
     cells.update({
         "Strongest attack": top.label if top else EMPTY, "SSIM": top.ssim.text(3) if top else EMPTY,
+    })
+    if any(r.strongest is not None and r.strongest.share is not None for r in table.rows):
+        cells["Images restored"] = top.share_text() if top else EMPTY
+    if any(r.strongest is not None and r.strongest.recognition is not None for r in table.rows):
+        cells["Recognition"] = top.recognition_text() if top else EMPTY
+    cells.update({
         "Security": _symbol(row.secure, EMPTY),
         "Paper security": EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE),
-        "Paper's attacks only": f"{_symbol(row.paper_secure, EMPTY)} {theirs.label} {theirs.ssim.text(3)}" if theirs else EMPTY,
+        "Paper's attacks only": (f"{_symbol(row.paper_secure, EMPTY)} {theirs.label} {theirs.ssim.text(3)}"
+                                 + (f", {theirs.share.text(2)} restored" if theirs.share else "")) if theirs else EMPTY,
     })
     if table.show_known_plaintext:
         chosen = any(r.chosen for r in table.rows)
@@ -394,12 +449,22 @@ def render_csv(table: Table1) -> str:
         out["strongest_attack_ssim_mean"] = top.ssim.mean if top else None
         out["strongest_attack_ssim_std"] = top.ssim.std if top and top.ssim.n > 1 else None
         out["strongest_attack_n"] = top.ssim.n if top else None
+        out["strongest_attack_share_restored"] = top.share.mean if top and top.share else None
+        out["strongest_attack_ssim_best_image_median"] = top.median.mean if top and top.median else None
+        out["strongest_attack_best_reading_images"] = top.best_images if top else None
+        out["strongest_attack_recognition_accuracy"] = top.recognition.mean if top and top.recognition else None
+        out["recognition_plain_accuracy"] = top.plain_accuracy.mean if top and top.plain_accuracy else None
+        out["recognition_chance"] = top.chance if top else None
         out["ssim_threshold"] = table.threshold
+        out["verdict_basis"] = row.basis or None
         out["secure"] = row.secure
+        out["secure_mean_rule"] = row.mean_rule_secure
         out["paper_secure"] = row.paper.security if row.paper else None
         out["paper_attacks_strongest"] = theirs.label if theirs else None
         out["paper_attacks_ssim_mean"] = theirs.ssim.mean if theirs else None
+        out["paper_attacks_share_restored"] = theirs.share.mean if theirs and theirs.share else None
         out["paper_attacks_secure"] = row.paper_secure
+        out["paper_attacks_secure_mean_rule"] = row.paper_mean_rule_secure
         if table.show_known_plaintext:
             out["known_plaintext_attack"] = known.label if known else None
             out["known_plaintext_ssim_mean"] = known.ssim.mean if known else None

@@ -28,7 +28,9 @@ from ppbench.schemes import create_scheme, generate_key
 from ppbench.transforms import nhwc_to_nchw
 
 ENTRY_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images", "threat_model", "train_seconds",
-                "config", "version", "ssim_preset", "files", "ssim_mean_inverted", "ssim_mean_mirrored"}
+                "config", "version", "ssim_preset", "files", "ssim_mean_inverted", "ssim_mean_mirrored",
+                "ssim_best_image_mean", "ssim_best_image_median", "share_restored", "restored_image_ssim",
+                "best_reading_images"}
 BASELINE_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images"}
 
 
@@ -168,6 +170,20 @@ def test_a_restoration_in_negative_scores_one_on_the_inverted_ssim(test_attacks,
     assert entries["oracle"]["ssim_mean_inverted"] < 0.0
 
 
+def test_each_image_counts_by_its_own_best_reading():
+    from ppbench.attack_eval import best_reading_fields
+
+    as_is = torch.tensor([0.9, -0.6, 0.1, 0.0], dtype=torch.float64)  # a GAN whose sign flips between images
+    inverted = torch.tensor([-0.8, 0.5, 0.0, 0.1], dtype=torch.float64)
+    mirrored = torch.tensor([0.2, 0.0, 0.35, 0.0], dtype=torch.float64)
+    fields = best_reading_fields(as_is, inverted, mirrored, level=0.3)
+    assert fields["ssim_best_image_mean"] == pytest.approx((0.9 + 0.5 + 0.35 + 0.1) / 4)
+    assert fields["ssim_best_image_median"] == pytest.approx((0.35 + 0.5) / 2)  # numpy's median, as ssim_median
+    assert fields["share_restored"] == pytest.approx(0.75) and fields["best_reading_images"] == 4
+    # one reading for the whole set (today's means) sees far less: 0.1, -0.05, 0.1375
+    assert max(as_is.mean(), inverted.mean(), mirrored.mean()) < fields["ssim_best_image_mean"]
+
+
 def test_a_mirrored_restoration_scores_one_on_the_mirrored_ssim(test_attacks, data, tmp_path):
     entries = run(["oracle", "mirror"], keyed("etc"), data, tmp_path)["attacks"]
     assert entries["mirror"]["ssim_mean_mirrored"] == pytest.approx(1.0, abs=1e-12)
@@ -203,14 +219,16 @@ def test_after_jpeg_breaking_means_reaching_what_the_key_holder_sees(cifar_subse
 
 
 def test_stale_fields_name_what_an_older_entry_lacks():
-    assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted", "ssim_mean_mirrored"]
-    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == []
-    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == [
+    assert stale_fields("gan", {"ssim_mean": 0.1}) == ["ssim_mean_inverted", "ssim_mean_mirrored", "share_restored"]
+    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0}) == ["share_restored"]
+    assert stale_fields("gan", {"ssim_mean": 0.1, "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0,
+                                "share_restored": 0.0}) == []
+    assert stale_fields("pooled", {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "share_restored": 0.0}) == [
         "ciphertexts_to_break", "break_ssim", "curve"]
 
 
 def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
-    current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "break_ssim": 0.99, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
+    current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "share_restored": 0.0, "break_ssim": 0.99, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
                "config": {"attacker_data": {"victim_train": [0, 128]}},
                "curve": [{"n": n, "ssim_best": 1.0} for n in (1, 2, 5, 10, 20, 50, 100)]}
     assert stale_fields("pooled", current) == []
@@ -249,9 +267,13 @@ def test_files_per_image_csv_grid_restored_npz_and_checkpoint_are_written(le_run
             rows = list(csv.DictReader(handle))
         assert [int(r["index"]) for r in rows] == list(range(24))
         assert np.isclose(np.mean([float(r["ssim"]) for r in rows]), result["attacks"][name]["ssim_mean"])
+        best = [float(r["ssim_best"]) for r in rows]
+        assert best == [max(float(r["ssim"]), float(r["ssim_inverted"]), float(r["ssim_mirrored"])) for r in rows]
+        assert np.isclose(np.mean(best), result["attacks"][name]["ssim_best_image_mean"])
         assert (root / files["grid"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         with np.load(root / files["restored"]) as npz:
-            assert npz["restored"].shape == (8, 32, 32, 3) and npz["restored"].dtype == np.uint8
+            assert npz["restored"].shape == (24, 32, 32, 3) and npz["restored"].dtype == np.uint8  # every scored image
+            assert npz["plain"].shape == (8, 32, 32, 3)  # Fig. 4's and the grid's images only
             assert np.array_equal(npz["plain"], data["test"][:8].permute(0, 2, 3, 1).numpy())
     assert "checkpoint" not in result["attacks"]["fr"]["files"]
     for name in ("gan", "itn"):
@@ -380,7 +402,7 @@ def test_cli_train_from_a_run_uses_its_checkpoint(files, le_run, tmp_path):
                  "--train-from", str(le_run["dir"]), "--out", str(out), "--key-free"]) == 0
     saved = le_run["dir"] / le_run["result"]["attacks"]["itn"]["files"]["restored"]
     with np.load(out) as npz, np.load(saved) as run_npz:
-        assert np.array_equal(npz["restored"][:8], run_npz["restored"])
+        assert np.array_equal(npz["restored"], run_npz["restored"])  # the run kept every scored image
 
 
 def test_cli_trains_gan_from_a_dataset_without_any_key(files, tmp_path):

@@ -180,14 +180,19 @@ class TestTable1:
         assert lines[0] == ("scheme,network,profile,paper_network,data,accuracy_sample_mean,accuracy_sample_std,"
                             "accuracy_sample_n,accuracy_cifar100_mean,accuracy_cifar100_std,accuracy_cifar100_n,"
                             "paper_accuracy_cifar10,paper_accuracy_cifar100,strongest_attack,"
-                            "strongest_attack_ssim_mean,strongest_attack_ssim_std,strongest_attack_n,ssim_threshold,"
-                            "secure,paper_secure,paper_attacks_strongest,paper_attacks_ssim_mean,paper_attacks_secure")
-        assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,sample 2000/500,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,0.3,False,False,"
-                            "itn,0.613,False")
-        assert lines[2] == "etc,,,ShakeDrop,,,,,,,,0.8594,0.619,,,,,0.3,,True,,,"
+                            "strongest_attack_ssim_mean,strongest_attack_ssim_std,strongest_attack_n,"
+                            "strongest_attack_share_restored,strongest_attack_ssim_best_image_median,"
+                            "strongest_attack_best_reading_images,strongest_attack_recognition_accuracy,"
+                            "recognition_plain_accuracy,recognition_chance,ssim_threshold,verdict_basis,"
+                            "secure,secure_mean_rule,paper_secure,paper_attacks_strongest,paper_attacks_ssim_mean,"
+                            "paper_attacks_share_restored,paper_attacks_secure,paper_attacks_secure_mean_rule")
+        # the fixtures predate the per-image share: the old mean rule decides (basis "mean"), no share, no recognition
+        assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,sample 2000/500,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,"
+                            ",,,,,,0.3,mean,False,False,False,itn,0.613,,False,False")
+        assert lines[2] == "etc,,,ShakeDrop,,,,,,,,0.8594,0.619,,,,,,,,,,,0.3,,,,True,,,,,"
         assert lines[5] == ("proposed,vit_cpu,cpu,ViT-B_16,cifar100 50000/10000; sample 2000/500,0.45,0.01838477631,2,"
                             "0.201,,1,0.9664,0.8442,itn,0.222,"
-                            "0.01414213562,2,0.3,True,True,itn,0.222,True")
+                            "0.01414213562,2,,,,,,,0.3,mean,True,True,True,itn,0.222,,True,True")
         assert len(lines) == 9
 
     def test_latex_is_booktabs_with_escaped_names_and_symbols(self, table):

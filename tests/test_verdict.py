@@ -1,0 +1,114 @@
+"""Table I's verdict rule (ppbench.reports.security) marks its calibration cases as the attack papers do,
+and gives the seed paper's verdicts on the committed cpu study under the paper's attacks.
+
+Calibration cases are computed here, from the bundled sample, not typed in: FR of the plain image and FR of
+PE's ciphertexts (restored), the ciphertexts of every built-in scheme, a grey image and the mean image (not
+restored); the GAN on LE comes from the committed study's restored images.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ppbench.attack_eval import best_reading_fields
+from ppbench.attacks import KeySource
+from ppbench.attacks.fr import fold
+from ppbench.data import load_dataset
+from ppbench.metrics import ssim_readings
+from ppbench.reports.load import load_results
+from ppbench.reports.security import (RECOGNISED_FRACTION, RESTORED_IMAGE_SSIM, RESTORED_SHARE, Evidence, is_secure,
+                                      rule_text, verdict)
+from ppbench.reports.table1 import build_table1
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-cpu"
+N = 100  # the cpu profile's n_attack_images
+
+
+@pytest.fixture(scope="module")
+def plain() -> torch.Tensor:
+    return load_dataset("sample").x_test[:N]
+
+
+@pytest.fixture(scope="module")
+def keys() -> KeySource:
+    return KeySource(purpose="test-verdict")  # fresh keys: the rule must not depend on one lucky key
+
+
+def evidence_of(restored: torch.Tensor, plain: torch.Tensor) -> Evidence:
+    return Evidence(share_restored=best_reading_fields(*ssim_readings(restored, plain))["share_restored"])
+
+
+# -- calibration: what the papers call restored comes out restored ------------------------------------------
+def test_a_perfect_fr_the_fold_of_the_plain_image_restores(plain):
+    assert evidence_of(fold(plain), plain).restores is True
+
+
+def test_fr_on_pe_and_on_pe_np_restores(plain, keys):
+    for name in ("pe", "pe_np"):
+        scheme = keys.new_scheme(name, 32, None)
+        assert evidence_of(fold(scheme.encrypt(plain)), plain).restores is True, name
+
+
+def test_the_gan_on_le_of_the_committed_study_restores():
+    records = load_results(REFERENCE)
+    gan = next(r for r in records.runs if r.scheme == "le").attacks["gan"]
+    assert gan["ssim_mean"] < 0  # the GAN restores LE's negatives: one as-is reading would miss it
+    assert Evidence(share_restored=gan["share_restored"]).restores is True
+
+
+# -- calibration: what the papers call not restored does not --------------------------------------------------
+@pytest.mark.parametrize("name", ["le", "etc", "ele", "pe", "pe_np", "proposed"])
+def test_a_ciphertext_itself_does_not_restore(plain, keys, name):
+    scheme = keys.new_scheme(name, 32, 4)
+    assert evidence_of(scheme.to_display(scheme.encrypt(plain)), plain).restores is False
+
+
+def test_a_grey_image_and_the_mean_image_do_not_restore(plain):
+    grey = torch.full_like(plain, 128)
+    mean = plain.float().mean(0, keepdim=True).round().to(torch.uint8).expand_as(plain).contiguous()
+    assert evidence_of(grey, plain).restores is False
+    assert evidence_of(mean, plain).restores is False
+
+
+# -- the paper's verdicts under the paper's attacks, on the committed study ------------------------------------
+def test_the_committed_study_gives_the_papers_verdicts_under_the_papers_attacks():
+    table = build_table1(load_results(REFERENCE))
+    rows = {row.scheme: row for row in table.rows if row.profile == "cpu"}
+    for scheme in ("le", "etc", "ele", "pe", "proposed"):
+        row = rows[scheme]
+        assert row.paper_secure == row.paper.security, (scheme, row.paper_strongest)
+        assert row.basis == "share"
+    assert rows["pe"].paper_strongest.attack in ("fr", "fr_adv", "gan")  # FR restores PE's edges
+    # the old rule called PE secure under the paper's attacks: the change this rule makes
+    assert rows["pe"].paper_mean_rule_secure is True and rows["pe"].paper_secure is False
+
+
+# -- the rule itself ----------------------------------------------------------------------------------------
+def test_the_share_decides_at_s():
+    assert Evidence(share_restored=RESTORED_SHARE).restores is True
+    assert Evidence(share_restored=RESTORED_SHARE - 0.01).restores is False
+
+
+def test_recognition_well_above_chance_restores_even_with_a_low_share():
+    level = 0.1 + RECOGNISED_FRACTION * (0.6 - 0.1)
+    assert Evidence(share_restored=0.0, recognition_accuracy=level, chance=0.1, plain_accuracy=0.6).restores is True
+    assert Evidence(share_restored=0.0, recognition_accuracy=level - 0.01, chance=0.1, plain_accuracy=0.6).restores is False
+    # a classifier no better than chance on plain images recognises nothing
+    assert Evidence(share_restored=0.0, recognition_accuracy=0.5, chance=0.1, plain_accuracy=0.1).recognised is None
+
+
+def test_a_scheme_is_not_secure_when_one_attack_restores_and_unjudged_without_shares():
+    assert verdict([Evidence(share_restored=0.0), Evidence(share_restored=0.5)]) is False
+    assert verdict([Evidence(share_restored=0.0), Evidence()]) is True
+    assert verdict([Evidence(), Evidence()]) is None
+    assert is_secure(0.29) is True and is_secure(math.nan) is None  # the old rule, for older records
+
+
+def test_the_rule_text_states_every_number():
+    text = rule_text(0.3)
+    assert f"L = {RESTORED_IMAGE_SSIM:.2f}" in text and f"S = {RESTORED_SHARE:.0%}" in text
+    assert f"{RECOGNISED_FRACTION:g} x" in text and "T = 0.30" in text
