@@ -65,11 +65,15 @@ class Cycler:
         return torch.cat(parts)
 
 
-def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def discriminator_term(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """The discriminator's loss on real (``real=True``) or on generated images: its loss is their sum."""
     if kind == "hinge":
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+        return F.relu(1.0 - logits).mean() if real else F.relu(1.0 + logits).mean()
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits) if real else torch.zeros_like(logits))
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return discriminator_term(kind, real, True) + discriminator_term(kind, fake, False)
 
 
 def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
@@ -156,10 +160,15 @@ class GAN(Attack):
                     z = to_tanh(ciphertexts[idx].to(dev))
                     real = to_tanh(plain[reals.take(len(idx))].to(dev))
                     fake = self.generator(z)
-                    d_loss = discriminator_loss(c["loss"], self.discriminator(real), self.discriminator(fake.detach()))
+                    # the two terms back-propagated one after the other: the same gradients as their sum, but only
+                    # one discriminator pass's activations alive at a time (the paper size at 224 needs that)
                     opt_d.zero_grad(set_to_none=True)
-                    d_loss.backward()
+                    d_real = discriminator_term(c["loss"], self.discriminator(real), real=True)
+                    d_real.backward()
+                    d_fake = discriminator_term(c["loss"], self.discriminator(fake.detach()), real=False)
+                    d_fake.backward()
                     opt_d.step()
+                    d_loss = d_real.detach() + d_fake.detach()
                     g_loss = generator_loss(c["loss"], self.discriminator(fake))
                     opt_g.zero_grad(set_to_none=True)
                     g_loss.backward()

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ppbench.errors import InputError
+from ppbench.errors import InputError, NotApplicableError
 
 from .base import PROFILES, AttackerView, AttackInfo, ThreatModel, register_attack
 from .keyrecovery.topology.layout import OFFSET_ROUNDS, SEEDS, grid_layout, pixel_distances
@@ -73,7 +73,7 @@ def recover_byte_map(ciphertexts: torch.Tensor | np.ndarray, public_images: torc
     public = as_numpy_uint8(public_images, "public_images")
     n, channels, h, w = y.shape
     if max(h, w) > MAX_SIDE or channels != 3:
-        raise InputError(f"pooled_generic works on RGB images up to {MAX_SIDE} x {MAX_SIDE} (its statistics are dense "
+        raise NotApplicableError(f"pooled_generic works on RGB images up to {MAX_SIDE} x {MAX_SIDE} (its statistics are dense "
                          f"(3 H W)^2 matrices), got {channels} x {h} x {w}; attack smaller images or use 'pooled' for a known scheme")
     start = time.perf_counter()
     prior = learn_prior(public, "pooled_generic")  # too few public images: refused with the fix

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_json
-from .errors import CheckpointError, InputError, PPBenchError
+from .errors import CheckpointError, InputError, NotApplicableError, PPBenchError
 from .keys import SECRET_BYTES
 from .breaks import break_level
 from .seeds import derive_seed as _derive_seed
@@ -146,7 +146,12 @@ def evaluate_attacks(
                               public_images=attacker_plain, generator=torch.Generator().manual_seed(attack_seed),
                               key_source=KeySource(attacker_secret, purpose=f"attacker/{attack_name}"),
                               encrypt_victim=encrypt_victim)
-            attack.fit(view)
+            try:
+                attack.fit(view)
+            except NotApplicableError as exc:  # e.g. images larger than the attack takes: say so, go on
+                entries[attack_name] = not_applicable_entry(attack_name, str(exc))
+                log.info("%s vs %s: not applicable (%s)", attack_name, name, exc)
+                continue
             restored = attack(ciphertexts)
             curve = (_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train, plain_test=plain_test,
                                          attacker_plain=attacker_plain, encrypt_victim=encrypt_victim, profile=profile,

@@ -11,6 +11,11 @@ class InputError(PPBenchError, ValueError):
     """Bad images or arrays: wrong dtype, shape, channel count or size."""
 
 
+class NotApplicableError(InputError):
+    """An attack that has no method for these inputs (e.g. images larger than it can take): a run records the
+    attack as not applicable, with this message as the reason, and goes on."""
+
+
 class KeyFileError(PPBenchError):
     """A key file that is missing, corrupt, or made for another scheme or size."""
 

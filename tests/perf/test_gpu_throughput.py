@@ -12,6 +12,7 @@ The same numbers as one command, with a JSON and a markdown table: ``python scri
 from __future__ import annotations
 
 import importlib.util
+import sys
 import json
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def _profile_module():
     spec = importlib.util.spec_from_file_location("gpu_profile", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
+    sys.modules[spec.name] = module  # dataclasses look their module up while the module runs
     spec.loader.exec_module(module)
     return module
 
