@@ -78,3 +78,25 @@ def cifar_subset(cifar_data: CifarData) -> dict[str, np.ndarray]:
 def real_images(cifar_subset: dict[str, np.ndarray]) -> np.ndarray:
     """Sixteen real test images, uint8 NHWC 32x32."""
     return cifar_subset["x_test"][:16]
+
+
+# -- the report fixture records (tests/testdata/records, made by make_records.py there) --------------------------------
+REPORT_RECORDS = TESTDATA / "records"
+
+
+@pytest.fixture(scope="module")
+def records():
+    """The fixture records, loaded as the report loads them."""
+    from ppbench.reports.load import load_results
+
+    return load_results(REPORT_RECORDS)
+
+
+@pytest.fixture
+def results_copy(tmp_path: Path) -> Path:
+    """A writable copy of the fixture records."""
+    import shutil
+
+    dest = tmp_path / "results"
+    shutil.copytree(REPORT_RECORDS, dest, ignore=shutil.ignore_patterns("*.py"))
+    return dest

@@ -18,19 +18,6 @@ PROPOSED_S0 = "proposed-vit_cpu-sample-cpu-s0-1a2b3c4d"
 LE_ATTACKS = "le-none-sample-cpu-s0-0c1d2e3f"
 
 
-@pytest.fixture(scope="module")
-def records():
-    return load_results(RECORDS)
-
-
-@pytest.fixture
-def results_copy(tmp_path: Path) -> Path:
-    """A writable copy of the fixture records."""
-    dest = tmp_path / "results"
-    shutil.copytree(RECORDS, dest, ignore=shutil.ignore_patterns("*.py"))
-    return dest
-
-
 class TestFig4:
     def test_one_row_per_scheme_with_attacks_in_paper_order(self, records):
         fig4 = build_fig4(records)

@@ -30,21 +30,8 @@ LE_ATTACKS = "le-none-sample-cpu-s0-0c1d2e3f"
 
 
 @pytest.fixture(scope="module")
-def records():
-    return load_results(RECORDS)
-
-
-@pytest.fixture(scope="module")
 def table(records):
     return build_table1(records)
-
-
-@pytest.fixture
-def results_copy(tmp_path: Path) -> Path:
-    """A writable copy of the fixture records."""
-    dest = tmp_path / "results"
-    shutil.copytree(RECORDS, dest, ignore=shutil.ignore_patterns("*.py"))
-    return dest
 
 
 def edit_record(run_dir: Path, **changes) -> dict:
