@@ -92,12 +92,24 @@ def results_cases(folder: Path) -> list[dict[str, object]]:
 
 def recognition_for(classifier: Path, cases: dict[str, tuple[str, torch.Tensor]], plain: torch.Tensor,
                     labels: torch.Tensor) -> dict[str, float]:
+    """The classifier's accuracy on the plain images and on each case (``ppbench recognise``'s measure)."""
+    from ppbench.errors import InputError
+    from ppbench.records import read_record
     from ppbench.recognition import load_classifier, accuracy
 
+    size = (read_record(classifier / "result.json")["dataset"].get("image_size") or [None])[0]
+    if size != plain.shape[-1]:
+        raise InputError(f"the classifier in {classifier} was trained at {size}px, the cases are at "
+                         f"{plain.shape[-1]}px; pass --image-size {size}")
     model = load_classifier(classifier)
     out = {"plain": accuracy(model, plain, labels)}
     out.update({case: accuracy(model, images, labels) for case, (_, images) in cases.items()})
     return out
+
+
+def fraction_of_plain(value: float | None, plain: float, chance: float) -> float | None:
+    """(accuracy - chance) / (plain accuracy - chance): the R at which this case would just count as recognised."""
+    return None if value is None or plain <= chance else (value - chance) / (plain - chance)
 
 
 def markdown(rows: list[dict[str, object]]) -> str:
@@ -119,12 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     cases, plain, labels = synthetic_cases(args.n, args.image_size, args.block_size)
     accuracy = recognition_for(args.classifier, cases, plain, labels) if args.classifier else {}
     rows = [row(case, expected, best_per_image(images, plain), accuracy.get(case)) for case, (expected, images) in cases.items()]
+    if accuracy:
+        chance = 1.0 / load_dataset("sample").num_classes  # the cases' data set (synthetic_cases)
+        for r in rows:
+            r["R reached"] = fraction_of_plain(r["recognition"], accuracy["plain"], chance)
     for folder in args.results:
         rows += results_cases(folder)
     print(f"per-image best reading (as-is / negative / mirrored), {args.n} sample test images at {args.image_size}px; "
           f"the rule's per-image level: {RESTORED_IMAGE_SSIM}")
     if accuracy:
-        print(f"classifier {args.classifier}: accuracy on the plain images {accuracy['plain']:.3f}")
+        print(f"classifier {args.classifier}: accuracy on the plain images {accuracy['plain']:.3f}; 'R reached': "
+              "(accuracy - chance) / (plain accuracy - chance), recognised when >= R (ppbench.reports.security)")
     print(markdown(rows))
     return 0
 

@@ -23,6 +23,7 @@ for scheme in $schemes; do
   ppbench run --profile "$profile" --scheme "$scheme" --dataset "$dataset" --attack all --results "$results" \
     || failed+=("$scheme")
 done
+ppbench recognise --results "$results" || failed+=("recognise")  # the plain classifier on every restored image
 ppbench report --results "$results" --out "$results/report"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]} (see their run.log under $results; re-running resumes them)" >&2

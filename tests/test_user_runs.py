@@ -59,6 +59,7 @@ def test_reproduce_script_writes_to_runs_unless_given_a_folder(tmp_path, argv, f
     env, log = fake_ppbench(tmp_path)
     subprocess.run(["bash", str(REPO_ROOT / "scripts" / "reproduce.sh"), *argv], cwd=tmp_path, env=env, check=True,
                    capture_output=True)
-    run_call, report_call = log.read_text().splitlines()
+    run_call, recognise_call, report_call = log.read_text().splitlines()
     assert f"--results {folder}" in run_call
+    assert recognise_call == f"recognise --results {folder}"
     assert report_call == f"report --results {folder} --out {folder}/report"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import __version__
-from . import attack, curve, files, report, run, scorecard, sweep
+from . import attack, curve, files, recognise, report, run, scorecard, sweep
 from ._common import formatter, run_guarded
 
 log = logging.getLogger("ppbench")
@@ -22,7 +22,7 @@ log = logging.getLogger("ppbench")
 # Each family adds its subcommands in this order (the order of `ppbench --help`'s command list).
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     files.register, attack.register, report.register, run.register, curve.register, sweep.register,
-    scorecard.register,
+    scorecard.register, recognise.register,
 ]
 
 
