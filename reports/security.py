@@ -10,7 +10,9 @@ a scheme when
    seeds), or
 2. the study's plain-trained classifier recognises its output: its accuracy on the restored images is at
    least chance + R x (its accuracy on the plain test images - chance), R = 0.5 (``recognition_accuracy``,
-   written by ``ppbench recognise``; only where recorded).
+   written by ``ppbench recognise``; only where recorded, and only where the same classifier is shown to
+   stay below that level on the scheme's ciphertexts themselves, so that a classifier which recognises
+   nothing, e.g. one that always guesses the same class, cannot mark anything restored).
 
 A scheme is **secure** (the paper's check mark) when no ciphertext-only attack recorded for it (the paper's
 threat model) restores it; otherwise **not secure** (the paper's cross). Known-plaintext attacks are shown
@@ -89,6 +91,7 @@ class Evidence:
     recognition_accuracy: float | None = None
     chance: float | None = None
     plain_accuracy: float | None = None
+    encrypted_accuracy: float | None = None
 
     @property
     def restored_by_share(self) -> bool | None:
@@ -105,8 +108,14 @@ class Evidence:
 
     @property
     def recognised(self) -> bool | None:
+        """Whether the classifier recognises the attack's output; None when it cannot judge: no numbers, a
+        classifier no better than chance on plain images, or one not shown to fail on the ciphertexts
+        themselves (their accuracy unknown, or already at the level: then it recognises something other than
+        the image, e.g. a constant guess that happens to match the plain images' share of one class)."""
         level = self.recognition_level
         if level is None or _missing(self.recognition_accuracy) or self.plain_accuracy <= self.chance:
+            return None
+        if _missing(self.encrypted_accuracy) or self.encrypted_accuracy >= level:
             return None
         return bool(self.recognition_accuracy >= level)
 
@@ -149,7 +158,7 @@ def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
             f"negative or mirror image reveals as much); an image is restored at SSIM >= L = {RESTORED_IMAGE_SSIM:.2f}, and "
             f"an attack restores the scheme when it restores at least S = {RESTORED_SHARE:.0%} of the test images, or when "
             f"the study's plain-trained classifier, given its output, scores at least chance + {RECOGNISED_FRACTION:g} x "
-            f"(its plain accuracy - chance) (where `ppbench recognise` recorded it). Calibration (sample test images): "
+            f"(its plain accuracy - chance) (where `ppbench recognise` recorded it and the classifier stays below that level on the ciphertexts themselves). Calibration (sample test images): "
             f"a perfect FR (FR of the plain image) restores 76 % of the images, FR on PE 66 %, the GAN on LE 100 % "
             f"(8 committed images); ciphertexts at most 1 %, a grey image 6 %, the mean image 5 % "
             f"(ppbench.reports.security, scripts/calibrate_verdict.py). Records without the per-image share fall back "

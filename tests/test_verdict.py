@@ -95,10 +95,20 @@ def test_the_share_decides_at_s():
 
 def test_recognition_well_above_chance_restores_even_with_a_low_share():
     level = 0.1 + RECOGNISED_FRACTION * (0.6 - 0.1)
-    assert Evidence(share_restored=0.0, recognition_accuracy=level, chance=0.1, plain_accuracy=0.6).restores is True
-    assert Evidence(share_restored=0.0, recognition_accuracy=level - 0.01, chance=0.1, plain_accuracy=0.6).restores is False
+    known = dict(share_restored=0.0, chance=0.1, plain_accuracy=0.6, encrypted_accuracy=0.12)
+    assert Evidence(recognition_accuracy=level, **known).restores is True
+    assert Evidence(recognition_accuracy=level - 0.01, **known).restores is False
     # a classifier no better than chance on plain images recognises nothing
     assert Evidence(share_restored=0.0, recognition_accuracy=0.5, chance=0.1, plain_accuracy=0.1).recognised is None
+
+
+def test_a_classifier_not_shown_to_fail_on_the_ciphertexts_cannot_mark_anything_recognised():
+    """A constant guess scores the same on plain, encrypted and restored images (a smoke-sized classifier does):
+    recognition then says nothing; nor does it where the ciphertexts' accuracy is unknown (no key kept)."""
+    constant = dict(share_restored=0.0, recognition_accuracy=0.375, chance=0.1, plain_accuracy=0.375)
+    assert Evidence(encrypted_accuracy=0.375, **constant).recognised is None
+    assert Evidence(**constant).recognised is None
+    assert Evidence(encrypted_accuracy=0.375, **constant).restores is False
 
 
 def test_a_scheme_is_not_secure_when_one_attack_restores_and_unjudged_without_shares():
