@@ -55,7 +55,7 @@ def load_classifier(run_dir: str | Path, *, device: str = "cpu") -> torch.nn.Mod
     ``checkpoint.pt`` (checksum, config hash and key id verified), in eval mode on ``device``."""
     from .config import RunConfig
     from .runfolder import CHECKPOINT_FILE
-    from .runner import _Run
+    from .runner import build_network
     from .train import load_checkpoint
 
     run_dir = Path(run_dir)
@@ -75,7 +75,7 @@ def load_classifier(run_dir: str | Path, *, device: str = "cpu") -> torch.nn.Mod
     config = dataclasses.replace(config, execution=dataclasses.replace(config.execution, device=device))
     config_hash = str(record["config"].get("derived", {}).get("config_hash") or record["run_id"].rsplit("-", 1)[-1])
     payload = load_checkpoint(path, config_hash, record["scheme"].get("key_id"))
-    model = _Run(config, run_dir, config_hash)._network(int(record["dataset"]["num_classes"]))  # the runner's network
+    model = build_network(config, int(record["dataset"]["num_classes"]), device)  # the runner's network
     try:
         model.load_state_dict(payload["model"])
     except (KeyError, RuntimeError) as exc:

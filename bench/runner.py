@@ -103,6 +103,29 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def build_network(config: RunConfig, num_classes: int, device: torch.device | str) -> torch.nn.Module:
+    """The run's classifier (with the scheme's adapter in front), initialised from its seed, on ``device``: what
+    a run trains, and what ``ppbench recognise`` loads a finished run's checkpoint into."""
+    from .networks import create_network
+
+    c, t = config, config.training
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(c.seed, "init"))
+        try:
+            model = create_network(c.network, num_classes=num_classes, image_size=c.encryption.image_size,
+                                   block_size=c.encryption.block_size, adapter=t.adapter, pretrained=t.pretrained,
+                                   weights=t.weights, from_scratch=t.from_scratch)
+        except PPBenchError:
+            raise
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
+            raise InputError(f"cannot build network {c.network!r}: {exc}") from None
+    device = torch.device(device)
+    model = model.to(device)
+    if t.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 @dataclass
 class _Run:
     """One execution of a run in its (locked) folder."""
@@ -193,25 +216,7 @@ class _Run:
         return create_scheme(c.scheme, key=key, image_size=e.image_size, block_size=block)
 
     def _network(self, num_classes: int) -> torch.nn.Module:
-        """The classifier (with the scheme's adapter in front), initialised from the run's seed."""
-        from .networks import create_network
-
-        c, t = self.config, self.config.training
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(c.seed, "init"))
-            try:
-                model = create_network(c.network, num_classes=num_classes, image_size=c.encryption.image_size,
-                                       block_size=c.encryption.block_size, adapter=t.adapter, pretrained=t.pretrained,
-                                       weights=t.weights, from_scratch=t.from_scratch)
-            except PPBenchError:
-                raise
-            except (RuntimeError, ValueError, FileNotFoundError) as exc:
-                raise InputError(f"cannot build network {c.network!r}: {exc}") from None
-        device = self._device()
-        model = model.to(device)
-        if t.channels_last and device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        return build_network(self.config, num_classes, self._device())
 
     def _settings(self, steps_per_epoch: int) -> TrainSettings:
         c = self.config.training
