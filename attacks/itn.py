@@ -18,14 +18,23 @@ view's seeded generator, so a rerun reproduces.
 
 A share ``val_fraction`` (10 %) of the attacker's images is held out with its own fresh keys, drawn
 once; the weights with the lowest validation loss are kept (ties: the later epoch), as the reference.
+Training stops when that loss has not fallen by more than ``min_delta`` for ``patience`` epochs, or at the
+cap ``epochs`` (:class:`~.stopping.EarlyStopping`; a step schedule runs to its last drop first); ``smoke``
+(``patience=None``) runs exactly ``epochs``. The record says how it stopped and whether the budget cut it
+short of the original's optimiser steps (``reduced``; ``original_steps``: 45,000 training pairs at batch
+128 = 352 steps per epoch, x 50 epochs for ``itn``, x 200 for ``itn_unet``).
 
 ``itn`` (all profiles): :class:`~.blocknet.BlockNet` (``PixelNet`` for pixel-wise schemes), SGD
-lr 0.01, momentum 0.9, weight decay 5e-4, batch 128; 50 epochs (``paper``), 30 (``cpu``), 1 (``smoke``).
+lr 0.01, momentum 0.9, weight decay 5e-4, batch 128. Length: ``paper``: patience 10, cap 101 epochs (the
+original's 17,600 steps at the paper profile's 22,500 training pairs, 175 steps per epoch: 17,675 steps);
+``cpu``: patience 10, cap 120 epochs (4 x the 30 fixed epochs it had: 840 steps on 900 pairs, which keeps a
+``cpu`` study within about 2-3 x its former length); ``smoke``: 1 epoch, fixed.
 ``itn_unet``: :class:`~.unet.UNet`; ``paper`` is the image-to-perturbation code's ITN: width 64,
-depth 4 (64 -> 1024), SGD lr 0.1, momentum 0.9, weight decay 5e-4, batch 128, 200 epochs, lr x0.2 at
-epochs 60, 120 and 160, horizontal flips; ``cpu``: width 16, depth 3, lr 0.01, 20 epochs; ``smoke``:
-width 8, depth 2, 1 epoch. At 224 x 224 the block network uses kernel = stride = 16 and
-PixelShuffle(16); the U-Net needs no change.
+depth 4 (64 -> 1024), SGD lr 0.1, momentum 0.9, weight decay 5e-4, batch 128, horizontal flips, patience 20,
+cap 403 epochs (the original's 200 epochs = 70,400 steps at 175 steps per epoch), lr x0.2 at epochs 121, 241
+and 322 (the original's epochs 60, 120, 160 at the same steps); ``cpu``: width 16, depth 3, lr 0.01, patience
+10, cap 80 epochs (4 x its former 20); ``smoke``: width 8, depth 2, 1 epoch, fixed. At 224 x 224 the block
+network uses kernel = stride = 16 and PixelShuffle(16); the U-Net needs no change.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import torch.nn.functional as F
 
 from .base import Attack, AttackerView, AttackInfo, ThreatModel, log_epoch, minibatches, progress, register_attack, to_tanh
 from .blocknet import block_network
+from .stopping import EarlyStopping, StoppedTraining, summarise
 from .unet import UNet
 
 _PAPER = ("H. Ito, Y. Kinoshita, H. Kiya, Image transformation network for privacy-preserving deep neural "
@@ -45,11 +55,15 @@ _PAPER = ("H. Ito, Y. Kinoshita, H. Kiya, Image transformation network for priva
 _URL = "https://arxiv.org/abs/2008.03143"
 
 _ITN = dict(batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4, val_fraction=0.1, milestones=(), gamma=0.2,
-            hflip=False)
+            hflip=False, patience=10, min_delta=1e-4)
+_FIXED = dict(patience=None, min_delta=0.0)  # smoke: exactly ``epochs`` epochs, as before
 
 
-class _ITNBase(Attack):
-    """Shared training loop: MSE on (own-key ciphertext, plain) pairs, SGD, best validation loss kept."""
+class _ITNBase(StoppedTraining, Attack):
+    """Shared training loop: MSE on (own-key ciphertext, plain) pairs, SGD, best validation loss kept, stopped
+    when it no longer improves (or at the cap)."""
+
+    original_steps: int  # the original attack's optimiser steps (the module docstring derives them)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"network": self.network}
@@ -72,9 +86,10 @@ class _ITNBase(Attack):
         train_cipher = view.encrypt_with_fresh_keys(train_plain) if c["key_refresh"] == "once" else None
         optimizer = torch.optim.SGD(self.network.parameters(), lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"])
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(c["milestones"]), gamma=c["gamma"])
-        best_loss, best_state = float("inf"), None
+        stopper = EarlyStopping(c["epochs"], c["patience"], c["min_delta"], min_epochs=max(c["milestones"], default=0))
+        steps = 0
         with progress(c["epochs"], f"{self.info.name}/{self.scheme_name}") as bar:
-            for epoch in range(1, c["epochs"] + 1):
+            for epoch in stopper.epochs():
                 targets, inputs = train_plain, train_cipher
                 flip = torch.rand(targets.shape[0], generator=gen) < 0.5 if c["hflip"] else None
                 if flip is not None:
@@ -92,14 +107,15 @@ class _ITNBase(Attack):
                     optimizer.step()
                     train_loss += loss.item() * len(idx)
                     seen += len(idx)
+                    steps += 1
                 scheduler.step()
                 val_loss = self._validation_loss(val_cipher, val_plain)
-                if val_loss <= best_loss:
-                    best_loss, best_state = val_loss, copy.deepcopy(self.network.state_dict())
+                stopper.update(val_loss, lambda: copy.deepcopy(self.network.state_dict()))  # keeps the best weights
                 log_epoch(self, epoch, c["epochs"], {"train_loss": train_loss / max(seen, 1), "val_loss": val_loss})
                 bar.update(1)
-        if best_state is not None:
-            self.network.load_state_dict(best_state)
+        if stopper.best_state is not None:
+            self.network.load_state_dict(stopper.best_state)
+        self.training = summarise(stopper, steps_run=steps, original_steps=self.original_steps)
 
     @torch.no_grad()
     def _validation_loss(self, ciphertexts: torch.Tensor, plain: torch.Tensor) -> float:
@@ -119,7 +135,8 @@ class ITN(_ITNBase):
     Paper: Ito, Kinoshita, Kiya, GCCE 2020, https://arxiv.org/abs/2008.03143.
     Threat model: ``ciphertext_only_own_keys``: the attacker's own plain images, which it encrypts
     with keys it draws itself (a different key per image); never the victim's key or ciphertexts.
-    Arguments (``paper`` / ``cpu`` / ``smoke``): ``epochs=50/30/1``, ``batch_size=128``, ``lr=0.01``,
+    Arguments (``paper`` / ``cpu`` / ``smoke``): ``epochs=101/120/1`` (the cap; ``smoke``: fixed),
+    ``patience=10/10/None``, ``min_delta=1e-4/1e-4/0``, ``batch_size=128``, ``lr=0.01``,
     ``momentum=0.9``, ``weight_decay=5e-4``, ``val_fraction=0.1``, ``key_refresh="once"/"epoch"/"epoch"``,
     ``milestones=()``, ``gamma=0.2``, ``hflip=False``, ``hidden=None`` (BlockNet width, 3 M^2),
     ``pixel_widths=(64, 128, 256)/(16, 32, 64)/(16, 32, 64)`` (PixelNet, pixel-wise schemes); ``device=None`` (CPU).
@@ -137,14 +154,15 @@ class ITN(_ITNBase):
         paper=_PAPER,
         url=_URL,
         threat_model=ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS,
-        version=1,
+        version=2,
         trainable=True,
-        notes="no sigmoid in training (the reference code's bug)",
+        notes="no sigmoid in training (the reference code's bug); trained until the validation loss stops improving",
     )
+    original_steps = 17_600  # 50 epochs x 352 steps (45,000 pairs, batch 128)
     default_configs = {
-        "smoke": dict(_ITN, epochs=1, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64)),
-        "cpu": dict(_ITN, epochs=30, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64)),
-        "paper": dict(_ITN, epochs=50, key_refresh="once", hidden=None, pixel_widths=(64, 128, 256)),
+        "smoke": dict(_ITN, epochs=1, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64), **_FIXED),
+        "cpu": dict(_ITN, epochs=120, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64)),
+        "paper": dict(_ITN, epochs=101, key_refresh="once", hidden=None, pixel_widths=(64, 128, 256)),
     }
 
     def build(self) -> None:
@@ -157,9 +175,10 @@ class ITNUNet(_ITNBase):
 
     Paper: Ito, Kinoshita, Kiya, GCCE 2020, https://arxiv.org/abs/2008.03143.
     Threat model: ``ciphertext_only_own_keys`` (as ``itn``).
-    Arguments (``paper`` / ``cpu`` / ``smoke``): ``width=64/16/8``, ``depth=4/3/2``, ``epochs=200/20/1``,
+    Arguments (``paper`` / ``cpu`` / ``smoke``): ``width=64/16/8``, ``depth=4/3/2``, ``epochs=403/80/1`` (the
+    cap; ``smoke``: fixed), ``patience=20/10/None``, ``min_delta=1e-4/1e-4/0``,
     ``batch_size=128``, ``lr=0.1/0.01/0.01``, ``momentum=0.9``, ``weight_decay=5e-4``,
-    ``milestones=(60, 120, 160)/()/()``, ``gamma=0.2``, ``hflip=True/False/False``, ``val_fraction=0.1``,
+    ``milestones=(121, 241, 322)/()/()``, ``gamma=0.2``, ``hflip=True/False/False``, ``val_fraction=0.1``,
     ``key_refresh="once"/"epoch"/"epoch"``; ``device=None`` (CPU).
     Shapes: uint8 N x 3 x H x W ciphertexts (H, W multiples of 2**depth) -> uint8 N x 3 x H x W.
     Example::
@@ -174,14 +193,16 @@ class ITNUNet(_ITNBase):
         paper=_PAPER,
         url=_URL,
         threat_model=ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS,
-        version=1,
+        version=2,
         trainable=True,
+        notes="trained until the validation loss stops improving",
     )
+    original_steps = 70_400  # 200 epochs x 352 steps (45,000 pairs, batch 128)
     default_configs = {
-        "smoke": dict(_ITN, epochs=1, key_refresh="epoch", width=8, depth=2),
-        "cpu": dict(_ITN, epochs=20, key_refresh="epoch", width=16, depth=3),
-        "paper": dict(_ITN, epochs=200, key_refresh="once", width=64, depth=4, lr=0.1, milestones=(60, 120, 160),
-                      hflip=True),
+        "smoke": dict(_ITN, epochs=1, key_refresh="epoch", width=8, depth=2, **_FIXED),
+        "cpu": dict(_ITN, epochs=80, key_refresh="epoch", width=16, depth=3),
+        "paper": dict(_ITN, epochs=403, key_refresh="once", width=64, depth=4, lr=0.1, milestones=(121, 241, 322),
+                      hflip=True, patience=20),
     }
 
     def build(self) -> None:

@@ -180,6 +180,8 @@ def evaluate_attacks(
             best = max(entry["ssim_mean"], entry["ssim_mean_inverted"], entry["ssim_mean_mirrored"])
             extra["broken"] = bool(extra.get("in_family", True)) and best >= break_ssim  # outside F: never claimed
             entry.update(extra)
+        if hasattr(attack, "training_summary"):  # learned attacks: how training stopped (epochs_run, stopped, reduced, ...)
+            entry.update(attack.training_summary())
         entries[attack_name] = {
             **entry,
             "threat_model": attack.threat_model.value,

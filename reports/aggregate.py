@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -55,6 +55,7 @@ class AttackStat:
     chance: float | None = None
     plain_accuracy: Stat | None = None  # the plain classifier's accuracy on the plain test images
     encrypted_accuracy: Stat | None = None  # and on this scheme's encrypted test images
+    reduced: bool | None = None  # some record's training was cut by a budget below the original's (None: not recorded)
 
     @property
     def label(self) -> str:
@@ -62,11 +63,17 @@ class AttackStat:
         return self.reading.label(self.attack)
 
     @property
+    def reduced_label(self) -> str:
+        """The label, with " (reduced attack)" when a budget cut the attack's training short of the original's."""
+        return f"{self.label} (reduced attack)" if self.reduced else self.label
+
+    @property
     def evidence(self) -> Evidence:
         """What :mod:`ppbench.reports.security`'s rule reads for this attack."""
         return Evidence(share_restored=self.share.mean if self.share else None,
                         recognition_accuracy=self.recognition.mean if self.recognition else None,
-                        chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None)
+                        chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None,
+                        encrypted_accuracy=self.encrypted_accuracy.mean if self.encrypted_accuracy else None)
 
     @property
     def restores(self) -> bool | None:
@@ -105,9 +112,18 @@ def strongest_by_rule(stats: Iterable[AttackStat]) -> AttackStat:
     return max(sorted(stats, key=lambda s: attack_sort_key(s.attack)), key=key)
 
 
-def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tuple[str, str], dict[str, AttackStat]]:
+def reduced_flags(runs: Iterable[Any]) -> dict[tuple[str, str], bool]:
+    """``(run_id, attack)`` -> the entry's ``reduced`` (docs/records.md), for the entries that record it: a learned
+    attack whose training a budget cut short of the original attack's optimiser steps."""
+    return {(run.run_id, name): bool(entry["reduced"]) for run in runs for name, entry in run.attacks.items()
+            if entry.get("reduced") is not None}
+
+
+def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True,
+                 reduced: Mapping[tuple[str, str], bool] | None = None) -> dict[tuple[str, str], dict[str, AttackStat]]:
     """Per (scheme, profile): each attack's mean SSIM over the records that ran it, for ciphertext-only
-    attacks (the paper's threat model) or, with ``ciphertext_only=False``, for all the others."""
+    attacks (the paper's threat model) or, with ``ciphertext_only=False``, for all the others. ``reduced``
+    (:func:`reduced_flags`): an attack is reduced when any of its records says so; None when none records it."""
     out: dict[tuple[str, str], dict[str, AttackStat]] = {}
     attacks = attacks[attacks["threat_model"].str.startswith("ciphertext_only") == ciphertext_only]
     for (scheme, profile, attack), group in attacks.groupby(["scheme", "profile", "attack"], sort=True):
@@ -118,6 +134,7 @@ def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tu
             reading = Reading(group.loc[group["ssim_best"].notna(), "reading"].mode().iloc[0])
             best_images = group["best_reading_images"].dropna()
             chance = group["recognition_chance"].dropna()
+            flags = [reduced[(run_id, attack)] for run_id in group["run_id"] if (run_id, attack) in (reduced or {})]
             out.setdefault((scheme, profile), {})[attack] = AttackStat(
                 attack, reading, stat, share=Stat.of(group["share_restored"]),
                 median=Stat.of(group["ssim_best_image_median"]),
@@ -126,7 +143,8 @@ def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True) -> dict[tu
                 recognition=Stat.of(group["recognition_accuracy"]),
                 chance=float(chance.mean()) if not chance.empty else None,
                 plain_accuracy=Stat.of(group["recognition_plain"]),
-                encrypted_accuracy=Stat.of(group["recognition_encrypted"]))
+                encrypted_accuracy=Stat.of(group["recognition_encrypted"]),
+                reduced=any(flags) if flags else None)
     return out
 
 

@@ -28,7 +28,11 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   recognise`` ran: the study's plain classifier's accuracy on that attack's restored images, beside its
   accuracy on the plain and the encrypted test images and chance.
 - ``Strongest attack``: under the rule, an attack that restores the scheme if any, else the highest share of
-  restored images, else the highest mean SSIM (older records).
+  restored images, else the highest mean SSIM (older records). ``(reduced attack)`` after it (and after the
+  ``Paper's attacks only`` cell) when a record of that attack says ``reduced``: a budget (its epoch cap while
+  still improving, or a fixed epoch count) stopped its training before the original attack's optimiser steps;
+  a note says so, and ``table1.csv`` gains ``strongest_attack_reduced`` / ``paper_attacks_reduced`` when records
+  carry the field (older records: no mark, no columns).
 - ``pe_np`` (PE with negation only, as the seed paper's attack code had it) is matched to the paper's PE row:
   the paper-parity PE row beside ``pe`` (ours, with colour shuffling); a note names the command when it has
   no record.
@@ -75,8 +79,8 @@ import pandas as pd
 from ppbench.atomic import atomic_write_text
 from ppbench.paper import paper_table, seed_paper_attacks
 
-from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, strongest,
-                        strongest_by_rule)
+from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, reduced_flags,
+                        strongest, strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
 from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text, verdict
 
@@ -177,6 +181,11 @@ class Table1:
     data_notes: list[str] = field(default_factory=list)
 
     @property
+    def show_reduced(self) -> bool:
+        """Whether some deciding attack's records say whether a budget cut its training short (``reduced``)."""
+        return any(st is not None and st.reduced is not None for r in self.rows for st in (r.strongest, r.paper_strongest))
+
+    @property
     def show_data(self) -> bool:
         """Whether rows differ in their data (then a ``Data`` column says which per row)."""
         return len({row.data for row in self.rows if row.has_record}) > 1
@@ -224,8 +233,9 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     runs = records.runs_frame()
     attacks = records.attacks_frame()
     datasets = _dataset_columns(runs)
-    verdict_stats = attack_stats(attacks)
-    other_stats = attack_stats(attacks, ciphertext_only=False)
+    reduced = reduced_flags(records.runs)
+    verdict_stats = attack_stats(attacks, reduced=reduced)
+    other_stats = attack_stats(attacks, ciphertext_only=False, reduced=reduced)
     ciphertexts = fewest_to_break(attacks)
     pairs = fewest_to_break(attacks, ciphertext_only=False)
     ciphertexts_split = [fewest_to_break(attacks, generic=g) for g in (False, True)]
@@ -242,6 +252,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     matched: set[int] = set()
     no_attacks: set[tuple[str, str]] = set()
     partial: set[tuple[str, str]] = set()
+    reduced_noted: set[tuple[str, str]] = set()
     for scheme, network, profile in sorted(keys, key=lambda k: (scheme_sort_key(k[0]), network_sort_key(k[1]),
                                                                  natural_key(k[2]))):
         paper = _match_paper(scheme, network, paper_rows)
@@ -277,6 +288,14 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             if few:
                 notes.append(f"few images: the per-image shares of {scheme} (profile {profile}) rest on the first "
                              f"{few[0]} restored test image(s) its records kept (older records; rerun its attacks for all)")
+            cut = sorted({st.attack for st in (row.strongest, row.paper_strongest) if st is not None and st.reduced},
+                         key=attack_sort_key)
+            if cut and (scheme, profile) not in reduced_noted:
+                reduced_noted.add((scheme, profile))
+                notes.append(f"reduced attack: the verdict for {scheme} (profile {profile}) rests on {', '.join(cut)}, whose "
+                             f"training a budget stopped before the original attack's optimiser steps (at its epoch cap "
+                             f"while still improving, or after a fixed number of epochs; `stopped` in its record): "
+                             f"trained longer it might restore more, so a ✓ from it is weaker evidence")
             not_run = [a for a in theirs if a not in stats]
             if not_run and (scheme, profile) not in partial:
                 partial.add((scheme, profile))
@@ -373,7 +392,7 @@ def _display_row(table: Table1, row: Table1Row) -> dict[str, str]:
         cells[f"Paper {FAMILY_TITLES[family]}"] = _paper_accuracy(row, family)
     top, theirs = row.strongest, row.paper_strongest
     cells.update({
-        "Strongest attack": top.label if top else EMPTY, "SSIM": top.ssim.text(3) if top else EMPTY,
+        "Strongest attack": top.reduced_label if top else EMPTY, "SSIM": top.ssim.text(3) if top else EMPTY,
     })
     if any(r.strongest is not None and r.strongest.share is not None for r in table.rows):
         cells["Images restored"] = top.share_text() if top else EMPTY
@@ -383,7 +402,8 @@ def _display_row(table: Table1, row: Table1Row) -> dict[str, str]:
         "Security": _symbol(row.secure, EMPTY),
         "Paper security": EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE),
         "Paper's attacks only": (f"{_symbol(row.paper_secure, EMPTY)} {theirs.label} {theirs.ssim.text(3)}"
-                                 + (f", {theirs.share.text(2)} restored" if theirs.share else "")) if theirs else EMPTY,
+                                 + (f", {theirs.share.text(2)} restored" if theirs.share else "")
+                                 + (" (reduced attack)" if theirs.reduced else "")) if theirs else EMPTY,
     })
     if table.show_known_plaintext:
         chosen = any(r.chosen for r in table.rows)
@@ -465,6 +485,9 @@ def render_csv(table: Table1) -> str:
         out["paper_attacks_share_restored"] = theirs.share.mean if theirs and theirs.share else None
         out["paper_attacks_secure"] = row.paper_secure
         out["paper_attacks_secure_mean_rule"] = row.paper_mean_rule_secure
+        if table.show_reduced:  # only when some record says how its learned attacks stopped
+            out["strongest_attack_reduced"] = top.reduced if top else None
+            out["paper_attacks_reduced"] = theirs.reduced if theirs else None
         if table.show_known_plaintext:
             out["known_plaintext_attack"] = known.label if known else None
             out["known_plaintext_ssim_mean"] = known.ssim.mean if known else None

@@ -32,6 +32,7 @@ ENTRY_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images",
                 "ssim_best_image_mean", "ssim_best_image_median", "share_restored", "restored_image_ssim",
                 "best_reading_images"}
 BASELINE_FIELDS = {"ssim_mean", "ssim_median", "ssim_std", "psnr_mean", "n_images"}
+TRAINING_FIELDS = {"epochs_run", "best_epoch", "stopped", "steps_run", "original_steps", "reduced"}  # learned attacks
 
 
 def _info(name: str, tm: ThreatModel, trainable: bool = True) -> AttackInfo:
@@ -248,12 +249,13 @@ def test_every_entry_has_the_record_fields(le_run):
     result = le_run["result"]
     assert list(result["attacks"]) == ["fr", "gan", "itn"]
     for name, entry in result["attacks"].items():
-        assert set(entry) == ENTRY_FIELDS, name
+        assert set(entry) == ENTRY_FIELDS | (TRAINING_FIELDS if name in ("gan", "itn") else set()), name
         assert entry["n_images"] == 24 and entry["ssim_preset"] == "skimage"
         assert entry["config"]["attacker_data"]["mode"] == "disjoint"
         json.dumps(entry)  # numbers and strings only
     assert result["attacks"]["itn"]["threat_model"] == "ciphertext_only_own_keys"
     assert result["attacks"]["gan"]["threat_model"] == "ciphertext_only_unpaired_plain"
+    assert result["attacks"]["gan"]["stopped"] == result["attacks"]["itn"]["stopped"] == "fixed"  # smoke
     assert set(result["baselines"]) == {"ciphertext", "wrong_key", "key_holder"}
     assert result["baselines"]["key_holder"]["ssim_mean"] == pytest.approx(1.0)  # lossless: the key restores every image
     assert all(set(b) == BASELINE_FIELDS for b in result["baselines"].values())
