@@ -75,6 +75,7 @@ class AttackLine:
     to_break: tuple[float, str, float] | None = None  # Table I's form: (n, attack, largest n tried)
     status: str = ""  # "" when scored; else "not applicable: why", "not run", ...
     outside_family: bool = False  # a generic attack found no consistent map: "not in F", no break claimed
+    reduced: bool = False  # a budget cut its training short of the original's (records' ``reduced``)
 
     @property
     def unit(self) -> str:
@@ -206,6 +207,7 @@ def _attack_lines(records: RecordSet, scheme: str, profile: str, expected: Itera
         entries = [r.attacks[str(attack)] for r in records.runs if r.scheme == scheme and str(attack) in r.attacks]
         line.to_break = counted.get((scheme, profile)) or _chosen_images(str(attack), entries)
         line.outside_family = any(e.get("in_family") is False for e in entries)
+        line.reduced = any(e.get("reduced") is True for e in entries)
         if line.ssim is None:
             line.status = "; ".join(sorted({_entry_status(e) for e in entries}))
         lines.append(line)
@@ -359,7 +361,8 @@ def attacks_frame(card: Scorecard) -> pd.DataFrame:
         if line.description:
             threat += f": {line.description}"
         counts = NONE if line.ssim is None else ("yes" if line.in_verdict else "no (shown beside it)")
-        rows.append({"Attack": line.attack, "SSIM (best reading)": ssim, "Threat model": threat,
+        name = f"{line.attack} (reduced attack)" if line.reduced else line.attack
+        rows.append({"Attack": name, "SSIM (best reading)": ssim, "Threat model": threat,
                      "In the verdict": counts, "Needed to break": line.break_text()})
     return pd.DataFrame(rows, columns=["Attack", "SSIM (best reading)", "Threat model", "In the verdict",
                                        "Needed to break"])

@@ -24,7 +24,7 @@ import pytest
 
 from ppbench.cli import main
 from ppbench.reports.load import Run, load_results
-from ppbench.reports.scorecard import build_scorecard
+from ppbench.reports.scorecard import attacks_frame, build_scorecard
 from ppbench.reports.security import DEFAULT_SSIM_THRESHOLD, RESTORED_SHARE, is_secure, rule_text
 
 RUN = ["--profile", "smoke", "--dataset", "sample", "--n-train", "32", "--n-test", "16", "--no-progress"]
@@ -202,6 +202,13 @@ class TestRecordsAndRuns:
         card = self._with_entry(results, "kpa_generic", {"threat_model": "known_plaintext", "in_family": False})
         line = next(line for line in card.attacks if line.attack == "kpa_generic")
         assert line.break_text() == "not in F: no break claimed"
+
+    def test_an_attack_cut_short_by_its_budget_is_marked_reduced(self, results):
+        card = self._with_entry(results, "itn", {"threat_model": "ciphertext_only_own_keys", "ssim_mean": 0.1,
+                                                  "ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0,
+                                                  "reduced": True, "stopped": "cap"})
+        assert next(line for line in card.attacks if line.attack == "itn").reduced
+        assert "itn (reduced attack)" in set(attacks_frame(card)["Attack"])
 
     def test_complete_records_are_not_run_again(self, results, tmp_path, capsys):
         before = {p: p.stat().st_mtime_ns for p in results.glob("*/result.json")}
