@@ -2,7 +2,7 @@
 
 >>> from ppbench.attacks import create_attack, list_attacks
 >>> list_attacks()
-['cpa_generic', 'fr', 'fr_adv', 'gan', 'itn', 'itn_unet', 'jigsaw', 'kpa', 'kpa_generic', 'pooled', 'pooled_generic']
+['cpa_generic', 'fr', 'fr_adv', 'gan', 'gan_labels', 'itn', 'itn_unet', 'jigsaw', 'kpa', 'kpa_generic', 'pooled', 'pooled_generic']
 >>> attack = create_attack("fr", scheme_name="pe_np", image_size=32)
 """
 

@@ -13,7 +13,7 @@ Profiles:
   lr 2e-4 (generator betas (0.9, 0.999), PyTorch's default, as the original ``gan_attack.py``;
   discriminator betas (0.5, 0.999)), batch 256, 100 epochs, images in [-1, 1]. The original's extra
   classifier cross-entropy on generated images (it needs the cloud's labels) is left out: the threat
-  model here holds no labels.
+  model here holds no labels (:class:`GANLabels` adds it under one that does).
 * ``cpu`` / ``smoke``: the simpler re-implementation of the seed paper's attack-evaluation code
   (:class:`~.blocknet.BlockNet` generator, 1x1 :class:`~.blocknet.PixelNet` for pixel-wise schemes,
   small DCGAN discriminator, BCE loss, Adam 2e-4 with betas (0.5, 0.999) for both, batch 64, DCGAN
@@ -50,13 +50,14 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ppbench.errors import InputError
 
-from .base import Attack, AttackerView, AttackInfo, ThreatModel, log_epoch, minibatches, progress, register_attack, to_tanh
+from .base import Attack, AttackerView, AttackInfo, NotApplicableError, ThreatModel, log_epoch, minibatches, progress, register_attack, to_tanh
 from .blocknet import DCGANDiscriminator, block_network, dcgan_init
 from .siagan_net import SIAGANGenerator, SNDiscriminator
 from .stopping import EarlyStopping, StoppedTraining, summarise
@@ -67,9 +68,57 @@ _URL = "https://doi.org/10.1109/ACCESS.2021.3112684"
 
 _SIMPLE = dict(generator="blocknet", discriminator="dcgan", loss="bce", batch_size=64, lr_g=2e-4, lr_d=2e-4,
                betas_g=(0.5, 0.999), betas_d=(0.5, 0.999), feature_channels=16, decoder_width=64, d_width=64,
-               init="dcgan", hidden=None, pixel_widths=(16, 32, 64), val_fraction=0.1, patience=10, min_delta=1e-3)
+               init="dcgan", hidden=None, pixel_widths=(16, 32, 64), val_fraction=0.1, patience=10, min_delta=1e-3,
+               augment="none", mixup=0.0)
 _PROBE_SEED = 16  # the random feature network's weights: fixed, the same for every run and scheme
 _PROBE_WIDTHS = (3, 16, 32, 64)
+
+
+#: schemes whose encryption commutes with every permutation of whole blocks (pixels, for M = 1): every block is
+#: encrypted with the same key and stays in place, so shifting or flipping a ciphertext's block grid gives the
+#: ciphertext of the plain image with that block grid shifted or flipped, under the same key
+_BLOCK_EQUIVARIANT = {"plain": "no encryption", "le": "one key for every block, blocks stay in place"}
+#: schemes where it does not, and why (a key-free augmentation would make ciphertexts of no key)
+_NOT_EQUIVARIANT = {
+    "ele": "a different key per block position, then block scrambling",
+    "etc": "block scrambling and a per-block rotation/flip/negative-positive/colour-shuffle key",
+    "proposed": "block scrambling (K1) moves blocks to key-dependent positions",
+    "pe": "a different key per pixel",
+    "pe_np": "a different key per pixel",
+}
+
+
+def key_free_refusal(scheme_name: str) -> str | None:
+    """Why ``augment="key_free"`` cannot be used against ``scheme_name``, or None where it can."""
+    if scheme_name in _BLOCK_EQUIVARIANT:
+        return None
+    why = _NOT_EQUIVARIANT.get(scheme_name, "ppbench does not know whether its encryption commutes with block moves")
+    return (f"gan: augment='key_free' is not valid for scheme {scheme_name!r} ({why}): moving its blocks makes "
+            "ciphertexts of no key; use augment='none' for it")
+
+
+def block_grid_augment(x: torch.Tensor, block: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image with its grid of ``block`` x ``block`` blocks flipped left-right and top-bottom (each with
+    probability 1/2) and then shifted cyclically by a random number of blocks; block contents are kept."""
+    n, c, h, w = x.shape
+    gh, gw = h // block, w // block
+    flips = torch.rand(n, 2, generator=generator) < 0.5
+    shifts = torch.stack([torch.randint(gh, (n,), generator=generator), torch.randint(gw, (n,), generator=generator)], 1)
+    grid = x.reshape(n, c, gh, block, gw, block)
+    out = torch.empty_like(grid)
+    for i in range(n):
+        g = grid[i]
+        dims = [d for d, f in zip((1, 3), flips[i].tolist()) if f]
+        if dims:
+            g = g.flip(dims)
+        out[i] = g.roll((int(shifts[i, 0]), int(shifts[i, 1])), dims=(1, 3))
+    return out.reshape(n, c, h, w)
+
+
+def mixup(x: torch.Tensor, alpha: float, rng: "np.random.Generator", generator: torch.Generator) -> torch.Tensor:
+    """Mixup (Zhang et al. 2018) of a batch with a shuffled copy of itself, one weight ~ Beta(alpha, alpha)."""
+    lam = float(rng.beta(alpha, alpha))
+    return lam * x + (1.0 - lam) * x[torch.randperm(x.shape[0], generator=generator).to(x.device)]
 
 
 class Cycler:
@@ -148,7 +197,10 @@ class GAN(StoppedTraining, Attack):
     ``batch_size=256/64/64``, ``lr_g=lr_d=2e-4``, ``betas_g=(0.9, 0.999)/(0.5, 0.999)``,
     ``betas_d=(0.5, 0.999)``, ``feature_channels=16``, ``decoder_width=64``, ``d_width=1024/64/64``,
     ``init="default"/"dcgan"/"dcgan"``, ``hidden=None`` (BlockNet width, 3 M^2),
-    ``pixel_widths=(64, 128, 256)/(16, 32, 64)/(16, 32, 64)`` (PixelNet, pixel-wise schemes); ``device=None`` (CPU).
+    ``pixel_widths=(64, 128, 256)/(16, 32, 64)/(16, 32, 64)`` (PixelNet, pixel-wise schemes); ``device=None`` (CPU);
+    off by default: ``augment="none"`` (``"key_free"``: random flips and cyclic shifts of the block grid, only
+    for schemes whose encryption commutes with them, see :func:`key_free_refusal`), ``mixup=0.0`` (alpha of
+    mixup on the attacker's real images).
     Shapes: uint8 N x 3 x H x W ciphertexts -> uint8 N x 3 x H x W (the generator works in [-1, 1];
     its output is mapped back with :func:`ppbench.metrics.to_uint8`).
     Example::
@@ -175,7 +227,7 @@ class GAN(StoppedTraining, Attack):
         "paper": dict(generator="siagan", discriminator="sngan", loss="hinge", epochs=226, batch_size=256,
                       lr_g=2e-4, lr_d=2e-4, betas_g=(0.9, 0.999), betas_d=(0.5, 0.999), feature_channels=16,
                       decoder_width=64, d_width=1024, init="default", hidden=None, pixel_widths=(64, 128, 256),
-                      val_fraction=0.1, patience=20, min_delta=1e-3),
+                      val_fraction=0.1, patience=20, min_delta=1e-3, augment="none", mixup=0.0),
     }
 
     def build(self) -> None:
@@ -207,13 +259,22 @@ class GAN(StoppedTraining, Attack):
     def _fit(self, view: AttackerView) -> None:
         c, dev, gen = self.config, self.device, view.generator
         ciphertexts, plain = view.victim_ciphertexts, view.public_images
+        if c["augment"] not in ("none", "key_free"):
+            raise InputError(f"gan: augment must be 'none' or 'key_free', got {c['augment']!r}")
+        if c["augment"] == "key_free" and (refusal := key_free_refusal(self.scheme_name)) is not None:
+            raise NotApplicableError(refusal)
+        if float(c["mixup"]) < 0:
+            raise InputError(f"gan: mixup is a Beta(alpha, alpha) parameter >= 0 (0: off), got {c['mixup']}")
         validate = self._hold_out(ciphertexts, plain, gen)
+        kept = torch.arange(ciphertexts.shape[0])
         if validate is not None:
-            ciphertexts, plain, measure = validate
+            ciphertexts, plain, measure, kept = validate
         elif c["patience"] is not None:
             raise InputError("gan: patience needs held-out data to validate on; set val_fraction > 0 (or patience=None)")
         stopper = EarlyStopping(c["epochs"], c["patience"], c["min_delta"])
         total_steps = 0
+        extra = self._generator_term(view, kept)  # None for plain SIA-GAN
+        mix_rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=gen))) if c["mixup"] > 0 else None
 
         def keep() -> dict[str, dict[str, torch.Tensor]]:
             return {k: copy.deepcopy(v.state_dict()) for k, v in self.networks().items()}
@@ -225,8 +286,12 @@ class GAN(StoppedTraining, Attack):
             for epoch in stopper.epochs():
                 sums, steps = {"d_loss": 0.0, "g_loss": 0.0}, 0
                 for idx in minibatches(ciphertexts.shape[0], c["batch_size"], gen, drop_last=True):
-                    z = to_tanh(ciphertexts[idx].to(dev))
-                    real = to_tanh(plain[reals.take(len(idx))].to(dev))
+                    z, real = ciphertexts[idx], plain[reals.take(len(idx))]
+                    if c["augment"] == "key_free":  # the same block moves on both sides: ciphertexts of moved images
+                        z, real = block_grid_augment(z, self.net_block, gen), block_grid_augment(real, self.net_block, gen)
+                    z, real = to_tanh(z.to(dev)), to_tanh(real.to(dev))
+                    if mix_rng is not None:
+                        real = mixup(real, float(c["mixup"]), mix_rng, gen)
                     fake = self.generator(z)
                     # the two terms back-propagated one after the other: the same gradients as their sum, but only
                     # one discriminator pass's activations alive at a time (the paper size at 224 needs that)
@@ -238,8 +303,13 @@ class GAN(StoppedTraining, Attack):
                     opt_d.step()
                     d_loss = d_real.detach() + d_fake.detach()
                     g_loss = generator_loss(c["loss"], self.discriminator(fake))
+                    g_total = g_loss
+                    if extra is not None:
+                        term = extra(fake, idx)
+                        g_total = g_loss + term
+                        sums["label_loss"] = sums.get("label_loss", 0.0) + term.item()
                     opt_g.zero_grad(set_to_none=True)
-                    g_loss.backward()
+                    g_total.backward()
                     opt_g.step()
                     sums["d_loss"] += d_loss.item()
                     sums["g_loss"] += g_loss.item()
@@ -259,7 +329,7 @@ class GAN(StoppedTraining, Attack):
     def _hold_out(self, ciphertexts: torch.Tensor, plain: torch.Tensor, gen: torch.Generator):
         """With ``val_fraction`` > 0: the training shares of the victim ciphertexts and of the attacker's plain
         images, and the validation measure on the held-out rest (:func:`statistics_distance`, lower is better);
-        None without a hold-out. Only what the threat model grants goes in: ciphertexts and unpaired plain images."""
+        None without a hold-out; also the indices of the kept training ciphertexts. Only what the threat model grants goes in: ciphertexts and unpaired plain images."""
         fraction = float(self.config["val_fraction"])
         if fraction <= 0:
             return None
@@ -289,4 +359,67 @@ class GAN(StoppedTraining, Attack):
             finally:
                 self.generator.train()
 
-        return ciphertexts[c_order[held[0]:]], plain[p_order[held[1]:]], measure
+        return ciphertexts[c_order[held[0]:]], plain[p_order[held[1]:]], measure, c_order[held[0]:]
+
+    def _generator_term(self, view: AttackerView, kept: torch.Tensor):
+        """An extra term of the generator's loss, ``term(fake, idx)`` for the batch of training ciphertexts ``idx``
+        (indices into ``view.victim_ciphertexts[kept]``), or None: plain SIA-GAN has none."""
+        return None
+
+
+def _label_classifier(classes: int) -> nn.Module:
+    """The auxiliary classifier on generated images (N x 3 x H x W in [-1, 1] -> N x classes logits)."""
+    def stage(cin: int, cout: int, stride: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(*stage(3, 32, 1), *stage(32, 64, 2), *stage(64, 128, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+
+
+@register_attack
+class GANLabels(GAN):
+    """SIA-GAN with the original's auxiliary classification loss: the generator's outputs must also be classified
+    correctly (by a classifier trained with them) under the victim's labels, weighted by ``label_loss``.
+
+    Paper: K. Madono, M. Tanaka, M. Onishi, T. Ogawa, "SIA-GAN: Scrambling inversion attack using generative
+    adversarial network", IEEE Access 9, 2021 (its classification-loss option).
+    Threat model: ``ciphertext_only_unpaired_plain_labels``: ``gan``'s data plus the class labels of the victim's
+    ciphertexts, which the cloud that trains the classifier holds.
+    Arguments: ``gan``'s, and ``label_loss=1.0`` (> 0). The classifier (3 conv-BN-ReLU stages, 32/64/128 wide,
+    pooled, linear) is a training aid only: it is built in ``fit`` for the labels' classes and not kept in
+    checkpoints.
+    Shapes: as ``gan``: uint8 N x 3 x H x W ciphertexts -> uint8 N x 3 x H x W restored images.
+    Example::
+
+        attack = create_attack("gan_labels", scheme_name="le", image_size=32, block_size=4).fit(view)
+        restored = attack(ciphertexts)
+    """
+
+    info = AttackInfo(
+        name="gan_labels",
+        title="SIA-GAN with its auxiliary classification loss on the cloud's labels (Madono et al. 2021)",
+        paper=_PAPER,
+        url=_URL,
+        threat_model=ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN_LABELS,
+        version=1,
+        trainable=True,
+        notes="gan plus a cross-entropy term on the generator's outputs under the victim's labels",
+    )
+    default_configs = {p: dict(c, label_loss=1.0) for p, c in GAN.default_configs.items()}
+
+    def _generator_term(self, view: AttackerView, kept: torch.Tensor):
+        c, weight = self.config, float(self.config["label_loss"])
+        if weight <= 0:
+            raise InputError(f"gan_labels: label_loss must be > 0, got {c['label_loss']}; use the attack 'gan' for none")
+        labels = view.victim_labels[kept].to(self.device)
+        classifier = _label_classifier(int(view.victim_labels.max()) + 1).to(self.device).train()
+        opt_c = torch.optim.Adam(classifier.parameters(), lr=c["lr_d"], betas=tuple(c["betas_d"]))
+
+        def term(fake: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            y = labels[idx.to(self.device)]
+            opt_c.zero_grad(set_to_none=True)  # the classifier learns from the generator's current outputs
+            F.cross_entropy(classifier(fake.detach()), y).backward()
+            opt_c.step()
+            return weight * F.cross_entropy(classifier(fake), y)  # its gradient reaches the classifier too: cleared above
+
+        return term

@@ -28,6 +28,8 @@ class Access:
     encrypt its own images). ``victim_plaintexts``: the plain images behind ``victim_ciphertexts``,
     paired (known-plaintext). ``victim_key``: the victim's key itself. ``encryption_oracle``: encryptions
     under the victim's key of images the attacker chose (chosen-plaintext), counted, ciphertexts only.
+    ``victim_labels``: the class labels of ``victim_ciphertexts`` (the cloud that trains the classifier
+    holds them), aligned with them; never the plain images behind them.
     """
 
     victim_ciphertexts: bool = False
@@ -36,6 +38,7 @@ class Access:
     victim_plaintexts: bool = False
     victim_key: bool = False
     encryption_oracle: bool = False
+    victim_labels: bool = False
 
 
 class ThreatModel(enum.Enum):
@@ -44,6 +47,7 @@ class ThreatModel(enum.Enum):
     CIPHERTEXT_ONLY = "ciphertext_only"
     CIPHERTEXT_ONLY_MANY = "ciphertext_only_many"
     CIPHERTEXT_ONLY_UNPAIRED_PLAIN = "ciphertext_only_unpaired_plain"
+    CIPHERTEXT_ONLY_UNPAIRED_PLAIN_LABELS = "ciphertext_only_unpaired_plain_labels"
     CIPHERTEXT_ONLY_OWN_KEYS = "ciphertext_only_own_keys"
     KNOWN_PLAINTEXT = "known_plaintext"
     CHOSEN_PLAINTEXT = "chosen_plaintext"
@@ -75,6 +79,8 @@ _ACCESS = {
     ThreatModel.CIPHERTEXT_ONLY: Access(),
     ThreatModel.CIPHERTEXT_ONLY_MANY: Access(victim_ciphertexts=True),
     ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN: Access(victim_ciphertexts=True, public_images=True),
+    ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN_LABELS: Access(victim_ciphertexts=True, public_images=True,
+                                                             victim_labels=True),
     ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS: Access(public_images=True, own_keys=True),
     ThreatModel.KNOWN_PLAINTEXT: Access(victim_ciphertexts=True, victim_plaintexts=True, public_images=True),
     ThreatModel.CHOSEN_PLAINTEXT: Access(encryption_oracle=True),
@@ -85,6 +91,10 @@ _DESCRIPTIONS = {
     ThreatModel.CIPHERTEXT_ONLY_MANY: "many victim-key ciphertexts of the victim's training images, nothing else",
     ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN: (
         "victim-key ciphertexts of the victim's training images (unpaired) and the attacker's own plain images"
+    ),
+    ThreatModel.CIPHERTEXT_ONLY_UNPAIRED_PLAIN_LABELS: (
+        "victim-key ciphertexts of the victim's training images with their class labels (the cloud's data), and the "
+        "attacker's own plain images (unlabelled), unpaired"
     ),
     ThreatModel.CIPHERTEXT_ONLY_OWN_KEYS: "the attacker's own plain images, encrypted with keys it draws itself",
     ThreatModel.KNOWN_PLAINTEXT: "victim-key ciphertexts paired with their plain images (known-plaintext)",
@@ -113,6 +123,7 @@ VIEW_FIELDS: dict[str, str] = {
     "victim_plaintexts": "victim_plaintexts",
     "victim_scheme": "victim_key",
     "encryption_oracle": "encryption_oracle",
+    "victim_labels": "victim_labels",
 }
 
 
@@ -124,7 +135,8 @@ class AttackerView:
     randomness). Granted by the threat model (see :data:`VIEW_FIELDS`): ``victim_ciphertexts`` and
     ``public_images`` / ``victim_plaintexts`` (uint8 N x 3 x H x W), ``new_scheme()`` (a scheme under a
     key freshly drawn by the attacker), ``victim_scheme``, ``encryption_oracle`` (an
-    :class:`~ppbench.attacks.oracle.EncryptionOracle`). Anything else is absent.
+    :class:`~ppbench.attacks.oracle.EncryptionOracle`), ``victim_labels`` (int64 N, the labels of
+    ``victim_ciphertexts``). Anything else is absent.
     """
 
     __slots__ = ("threat_model", "scheme_name", "image_size", "block_size", "generator", "_data")
@@ -231,12 +243,15 @@ def build_view(
     generator: torch.Generator,
     key_source: KeySource | None = None,
     encrypt_victim: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    victim_labels: torch.Tensor | None = None,
 ) -> AttackerView:
     """Build the view the threat model allows from the evaluator's data; nothing else is computed.
 
     ``scheme`` is the victim's scheme (with its key), ``victim_train`` the victim's plain training
     images, ``public_images`` the attacker's own plain images. ``encrypt_victim`` (default
     ``scheme.encrypt``) makes the victim-key ciphertexts, e.g. with JPEG compression afterwards.
+    ``victim_labels`` (the class labels of ``victim_train``) goes in only where the threat model grants it,
+    and must be given there.
     """
     tm = ThreatModel.parse(threat_model)
     access = tm.access
@@ -248,6 +263,12 @@ def build_view(
         data["victim_plaintexts"] = victim_train
     if access.public_images:
         data["public_images"] = public_images
+    if access.victim_labels:
+        if victim_labels is None or tuple(victim_labels.shape) != (victim_train.shape[0],):
+            got = "none" if victim_labels is None else f"shape {tuple(victim_labels.shape)}"
+            raise InputError(f"threat model {tm.value!r} grants the victim's labels but build_view got {got}; pass "
+                             f"victim_labels=, one int64 label per victim training image ({victim_train.shape[0]})")
+        data["victim_labels"] = victim_labels.long()
     if access.own_keys:
         keys = key_source if key_source is not None else KeySource()
         data["new_scheme"] = lambda: keys.new_scheme(name, size, block)

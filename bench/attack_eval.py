@@ -79,6 +79,7 @@ def evaluate_attacks(
     seed: int,
     out_dir: Path,
     jpeg_quality: int | None = None,
+    train_labels: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``attack_names`` (``"all"`` = every registered attack) against ``scheme``.
 
@@ -105,6 +106,10 @@ def evaluate_attacks(
         raise InputError(f"n_images must be at least 1, got {n_images}")
     plain_test = resize_uint8(test_images[:n], image_size)
     victim_train = resize_uint8(train_images[slice(*split["victim_train"])], image_size)
+    # the class labels of the victim's images: the cloud that trains the classifier holds them; only a threat model
+    # that grants them (ciphertext_only_unpaired_plain_labels) puts them in an attacker's view
+    victim_labels = (torch.as_tensor(train_labels)[slice(*split["victim_train"])]
+                     if train_labels is not None else None)
     attacker_plain = resize_uint8(train_images[slice(*split["attacker_train"])], image_size)
 
     def encrypt_victim(x: torch.Tensor) -> torch.Tensor:
@@ -145,7 +150,7 @@ def evaluate_attacks(
             view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train,
                               public_images=attacker_plain, generator=torch.Generator().manual_seed(attack_seed),
                               key_source=KeySource(attacker_secret, purpose=f"attacker/{attack_name}"),
-                              encrypt_victim=encrypt_victim)
+                              encrypt_victim=encrypt_victim, victim_labels=victim_labels)
             try:
                 attack.fit(view)
             except NotApplicableError as exc:  # e.g. images larger than the attack takes: say so, go on

@@ -333,7 +333,7 @@ class _Run:
                 [name], scheme=scheme, train_images=data.x_train, test_images=data.x_test,
                 image_size=c.encryption.image_size, profile=c.profile,
                 n_images=min(a.n_attack_images, len(data.y_test)), attacker_data=a.attacker_data, device=self._device(), seed=c.seed, out_dir=self.run_dir,
-                jpeg_quality=c.encryption.jpeg_quality,
+                jpeg_quality=c.encryption.jpeg_quality, train_labels=data.y_train,
             )
             for attack, entry in (out.get("attacks") or {}).items():
                 entry = dict(entry)

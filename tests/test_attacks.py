@@ -45,7 +45,8 @@ SCHEME, SIZE, BLOCK = "le", 32, 4
 
 @pytest.fixture(scope="module")
 def images(cifar_subset) -> dict[str, torch.Tensor]:
-    return {"train": nhwc_to_nchw(cifar_subset["x_train"][:64]), "test": nhwc_to_nchw(cifar_subset["x_test"][:16])}
+    return {"train": nhwc_to_nchw(cifar_subset["x_train"][:64]), "test": nhwc_to_nchw(cifar_subset["x_test"][:16]),
+            "train_labels": torch.as_tensor(cifar_subset["y_train"][:64])}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def target(name: str) -> tuple[str, int | None]:
 def make_view(threat_model, victim, images, seed: int = 0, secret: bytes | None = None) -> AttackerView:
     return build_view(threat_model, scheme=victim, victim_train=images["train"][:32],
                       public_images=images["train"][32:], generator=torch.Generator().manual_seed(seed),
-                      key_source=KeySource(secret))
+                      key_source=KeySource(secret), victim_labels=images["train_labels"][:32])
 
 
 def smoke(name: str, **overrides) -> Attack:

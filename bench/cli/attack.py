@@ -159,6 +159,11 @@ def _cli_view(attack: Any, args: argparse.Namespace, size: int):
         data["public_images"] = resize_uint8(train[slice(*split["attacker_train"])], size)
     if access.victim_ciphertexts:
         data["victim_ciphertexts"] = _victim_ciphertexts(args, train, split["victim_train"], size)
+    if access.victim_labels:  # the victim's class labels, as the cloud holds them (the dataset's y_train)
+        labels = read_npz(_dataset_path(args.dataset)).get("y_train")
+        if labels is None:
+            raise InputError(f"{attack.info.name} needs the victim's labels: --dataset {args.dataset} has no y_train")
+        data["victim_labels"] = torch.as_tensor(labels)[slice(*split["victim_train"])]
     if access.own_keys:
         name, block = attack.scheme_name, attack.block_size
         keys = KeySource()  # the attacker's own keys: fresh from the OS CSPRNG
