@@ -372,7 +372,8 @@ def fake_attacks(monkeypatch):
     calls: list[dict] = []
 
     def evaluate_attacks(attack_names, *, scheme, train_images, test_images, image_size, profile, n_images,
-                         attacker_data="disjoint", device, seed, out_dir, jpeg_quality=None):
+                         attacker_data="disjoint", device, seed, out_dir, jpeg_quality=None, train_labels=None):
+        assert train_labels is not None and len(train_labels) == len(train_images)  # the cloud's labels reach the evaluator
         calls.append(dict(names=list(attack_names), n_images=n_images, attacker_data=attacker_data,
                           train=tuple(train_images.shape), dtype=test_images.dtype, image_size=image_size))
         entries = {n: {"ssim_mean": 0.1, "ssim_median": 0.1, "ssim_std": 0.0, "psnr_mean": 9.0, "n_images": n_images,
