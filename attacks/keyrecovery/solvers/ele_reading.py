@@ -19,12 +19,17 @@ from scipy.optimize import linear_sum_assignment
 
 from ..geometry import dihedral_grids, le_negated
 from ..layout import pooled_l1
+from .ele_search import deeper_layout
 from .le_reading import _le_high_layout, candidate_groupings, high_nibbles, spectral_grouping
 
 #: Refinements of the low nibbles' assignment with the bytes it completes.
 LOW_ROUNDS = 4
 #: Largest block size whose every candidate layout of the highs is tried (above it, only the first).
 FULL_SEARCH_M = 4
+#: Fewest block samples for the deeper layout search (:mod:`.ele_search`, a few seconds per position): below
+#: it nearly no position is explained, so it would run on nearly all of them (minutes of CPU at n = 1-20,
+#: where the tests of too few ciphertexts run); not measured whether it helps there.
+DEEP_MIN_SAMPLES = 50
 
 
 def ele_key(samples: np.ndarray, m: int) -> tuple[float, np.ndarray]:
@@ -32,7 +37,8 @@ def ele_key(samples: np.ndarray, m: int) -> tuple[float, np.ndarray]:
 
     Tries LE's candidate layouts of the highs until one's key explains every polarity; from M = 8 on
     only the first (the spectral groups laid out alone), which is right when any is and costs a
-    fraction of the others (anchor splits by ICM over M^2 pixels)."""
+    fraction of the others (anchor splits by ICM over M^2 pixels). Where none does (M <= 4, n >= 50), an
+    iterated local search from every candidate (:mod:`.ele_search`) gives one more, the lowest-energy layout."""
     n, two_d = samples.shape
     d = two_d // 2
     samples = samples.astype(np.float64)
@@ -42,6 +48,7 @@ def ele_key(samples: np.ndarray, m: int) -> tuple[float, np.ndarray]:
     no_seam = np.zeros((d, d))
     groupings = candidate_groupings(d_in, hv) if m <= FULL_SEARCH_M else [spectral_grouping(d_in)]
     best: tuple[float, np.ndarray] | None = None
+    starts: list[np.ndarray] = []
     for groups in groupings:
         for slots in _le_high_layout(d_in, no_seam, no_seam, groups, m):
             agree, perm = _ele_finish(slots, d_in, hv, samples, high, low, flip_high, m)
@@ -49,6 +56,15 @@ def ele_key(samples: np.ndarray, m: int) -> tuple[float, np.ndarray]:
                 best = (agree, perm)
             if agree == 1.0 or m > FULL_SEARCH_M:
                 return best
+            starts.append(slots)
+    if n < DEEP_MIN_SAMPLES:  # too few samples: skipped (see DEEP_MIN_SAMPLES)
+        assert best is not None
+        return best
+    # No candidate explains every polarity: its descent may have stopped in a local minimum, so search deeper.
+    _, slots = deeper_layout(starts, d_in, m)
+    agree, perm = _ele_finish(slots, d_in, hv, samples, high, low, flip_high, m)
+    if best is None or agree > best[0] + 1e-12:
+        best = (agree, perm)
     assert best is not None
     return best
 
