@@ -147,10 +147,6 @@ def discriminator_term(kind: str, logits: torch.Tensor, real: bool) -> torch.Ten
     return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits) if real else torch.zeros_like(logits))
 
 
-def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return discriminator_term(kind, real, True) + discriminator_term(kind, fake, False)
-
-
 def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind == "hinge":
         return -fake.mean()

@@ -18,6 +18,7 @@ Library use::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import shutil
@@ -97,6 +98,11 @@ def _run_leader(config: RunConfig) -> dict[str, Any]:
                     folder.rmdir()
                 except OSError:
                     break
+
+
+def _jpeg_encrypt(encrypt, roundtrip, quality: int, x: torch.Tensor) -> torch.Tensor:
+    """``encrypt`` followed by a JPEG round trip at ``quality``: the ciphertexts a JPEG-storing cloud holds."""
+    return roundtrip(encrypt(x), quality)
 
 
 def _now() -> str:
@@ -234,8 +240,7 @@ class _Run:
         if quality is not None:  # the cloud receives (and trains on) JPEG-compressed ciphertexts
             from .attack_eval import jpeg_roundtrip
 
-            def encrypt(x: torch.Tensor, _q: int = int(quality)) -> torch.Tensor:
-                return jpeg_roundtrip(scheme.encrypt(x), _q)
+            encrypt = functools.partial(_jpeg_encrypt, scheme.encrypt, jpeg_roundtrip, int(quality))
         return BatchPipeline(
             data=data, encrypt=encrypt, image_size=c.encryption.image_size,
             batch_size=min(t.batch_size, len(data.y_train)), eval_batch_size=t.eval_batch_size, device=self._device(),
