@@ -36,7 +36,10 @@ from ppbench.registry import Registry, drop_none
 
 log = logging.getLogger("ppbench.attacks")
 
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "cpu", "cpu224", "paper")
+#: A profile an attack need not list: it then takes the configuration of the profile named here (``cpu224``
+#: differs from ``cpu`` only for the learned attacks, whose networks are sized for 224 x 224 on 2 cores).
+PROFILE_FALLBACK = {"cpu224": "cpu"}
 CHECKPOINT_FORMAT = "ppbench-attack"
 
 
@@ -108,7 +111,7 @@ class Attack(abc.ABC):
         if reason is not None:
             raise NotApplicableError(f"attack {self.info.name!r} does not apply to scheme {scheme_name!r}: {reason}; "
                                      "pick another attack (ppbench list attacks)")
-        if profile not in self.default_configs:
+        if self.configuration_profile(profile) not in self.default_configs:
             raise InputError(f"unknown profile {profile!r} for attack {self.info.name!r}; known: {', '.join(self.default_configs)}")
         self.scheme_name = scheme_name
         self.image_size = int(image_size)
@@ -136,12 +139,19 @@ class Attack(abc.ABC):
     # -- configuration --------------------------------------------------------------------------------
     def resolve_config(self, profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
         """The profile's defaults updated with ``overrides``; an unknown key is refused, naming the known ones."""
-        config = copy.deepcopy(self.default_configs[profile])
+        config = copy.deepcopy(self.default_configs[self.configuration_profile(profile)])
         unknown = sorted(set(overrides) - set(config))
         if unknown:
             raise InputError(f"attack {self.info.name!r} has no option(s) {unknown}; options: {', '.join(sorted(config))}")
         config.update(overrides)
         return config
+
+    @classmethod
+    def configuration_profile(cls, profile: str) -> str:
+        """The key of :attr:`default_configs` that ``profile`` uses: its own, else its :data:`PROFILE_FALLBACK`."""
+        if profile in cls.default_configs:
+            return profile
+        return PROFILE_FALLBACK.get(profile, profile)
 
     @property
     def threat_model(self) -> ThreatModel:

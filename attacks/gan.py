@@ -220,6 +220,13 @@ class GAN(StoppedTraining, Attack):
     default_configs = {
         "smoke": dict(_SIMPLE, epochs=1, val_fraction=0.0, patience=None, min_delta=0.0),
         "cpu": dict(_SIMPLE, epochs=100),
+        # 224 x 224 / M16 on 2 cores: SIA-GAN's own networks (a first stage per block position, kernel = stride = 16,
+        # PixelShuffle(16); spectral-norm discriminator, hinge loss) with widths cut to fit: 1 feature channel per
+        # pixel (196 positions x 256 x 768 weights, 38.5 M; the paper's 16 would be 617 M), decoder width 16,
+        # discriminator width 64, batch 32; at most 8 epochs (about 75 s each on 500 + 500 images here)
+        "cpu224": dict(_SIMPLE, generator="siagan", discriminator="sngan", loss="hinge", init="default", epochs=8,
+                       batch_size=32, betas_g=(0.9, 0.999), feature_channels=1, decoder_width=16, d_width=64,
+                       patience=3),
         "paper": dict(generator="siagan", discriminator="sngan", loss="hinge", epochs=226, batch_size=256,
                       lr_g=2e-4, lr_d=2e-4, betas_g=(0.9, 0.999), betas_d=(0.5, 0.999), feature_channels=16,
                       decoder_width=64, d_width=1024, init="default", hidden=None, pixel_widths=(64, 128, 256),

@@ -162,6 +162,10 @@ class ITN(_ITNBase):
     default_configs = {
         "smoke": dict(_ITN, epochs=1, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64), **_FIXED),
         "cpu": dict(_ITN, epochs=120, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64)),
+        # 224 x 224 / M16 (the paper's "necessary changes"): the block layers at kernel = stride = 16, width 3 M^2 = 768;
+        # batch 32 so that 450 pairs still give 14 steps an epoch; at most 15 epochs (about 25 s each here)
+        "cpu224": dict(_ITN, epochs=15, key_refresh="epoch", hidden=None, pixel_widths=(16, 32, 64), batch_size=32,
+                       patience=4),
         "paper": dict(_ITN, epochs=101, key_refresh="once", hidden=None, pixel_widths=(64, 128, 256)),
     }
 
@@ -201,6 +205,9 @@ class ITNUNet(_ITNBase):
     default_configs = {
         "smoke": dict(_ITN, epochs=1, key_refresh="epoch", width=8, depth=2, **_FIXED),
         "cpu": dict(_ITN, epochs=80, key_refresh="epoch", width=16, depth=3),
+        # 224 x 224: the U-Net's 3x3 convolutions run at full resolution, so half the cpu width (8) and batch 16;
+        # depth 3 (224 = 28 x 2^3); at most 6 epochs
+        "cpu224": dict(_ITN, epochs=6, key_refresh="epoch", width=8, depth=3, batch_size=16, patience=3),
         "paper": dict(_ITN, epochs=403, key_refresh="once", width=64, depth=4, lr=0.1, milestones=(121, 241, 322),
                       hflip=True, patience=20),
     }

@@ -176,7 +176,9 @@ def run_curve(config: CurveConfig, *, test_images: torch.Tensor | None = None,
     if key is None:
         key = generate_key(config.scheme, image_size=config.image_size, block_size=config.block_size)
     victim = create_scheme(config.scheme, key=key)
-    attack_profile = config.profile if config.profile in ("smoke", "cpu", "paper") else "cpu"
+    from ppbench.attacks.base import PROFILES
+
+    attack_profile = config.profile if config.profile in PROFILES else "cpu"
     public = resize_uint8(public_images[:MAX_PUBLIC_IMAGES], config.image_size)
     return sweep_key_recovery(config.attack, victim=victim, attacker_plain=attacker_plain, eval_plain=eval_plain,
                               ns=config.ns, profile=attack_profile, public_images=public)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, DataError, InputError, OutputExistsError
 from ..npzfile import read_npz
+from ..profiles import list_profiles
 from ._common import add_command, add_details
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-ciphertexts", type=Path, metavar="FILE",
                    help="the dataset encrypted by the victim (array x_train), for attacks that use victim-key ciphertexts")
     p.add_argument("--key", type=Path, help="victim key, only to simulate the cloud's training ciphertexts (never given to the attack)")
-    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"], help="attack configuration (default: cpu)")
+    p.add_argument("--profile", default="cpu", choices=list_profiles(), help="attack configuration (default: cpu)")
     p.add_argument("--epochs", type=int, help="the most epochs a learned attack trains (it stops earlier when its validation measure stops improving, except in the smoke profile)")
     p.add_argument("--seed", type=int, default=0, help="seed of the attacker's randomness (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
