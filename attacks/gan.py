@@ -187,7 +187,7 @@ class GAN(StoppedTraining, Attack):
     Paper: Madono et al., IEEE Access 9 (2021), https://doi.org/10.1109/ACCESS.2021.3112684.
     Threat model: ``ciphertext_only_unpaired_plain``: the victim's training images encrypted with the
     victim's key (the cloud's data) and the attacker's own plain images, unpaired; never the key.
-    Arguments (``paper`` / ``cpu`` / ``smoke``): ``generator="siagan"/"blocknet"/"blocknet"``,
+    Arguments (``paper`` / ``cpu`` / ``smoke``; ``cpu224``: the module's ``default_configs``, docs/attacks.md): ``generator="siagan"/"blocknet"/"blocknet"``,
     ``discriminator="sngan"/"dcgan"/"dcgan"``, ``loss="hinge"/"bce"/"bce"``, ``epochs=226/100/1`` (the cap;
     ``smoke``: fixed), ``patience=20/10/None``, ``min_delta=1e-3/1e-3/0``, ``val_fraction=0.1/0.1/0``,
     ``batch_size=256/64/64``, ``lr_g=lr_d=2e-4``, ``betas_g=(0.9, 0.999)/(0.5, 0.999)``,

@@ -135,7 +135,7 @@ class ITN(_ITNBase):
     Paper: Ito, Kinoshita, Kiya, GCCE 2020, https://arxiv.org/abs/2008.03143.
     Threat model: ``ciphertext_only_own_keys``: the attacker's own plain images, which it encrypts
     with keys it draws itself (a different key per image); never the victim's key or ciphertexts.
-    Arguments (``paper`` / ``cpu`` / ``smoke``): ``epochs=101/120/1`` (the cap; ``smoke``: fixed),
+    Arguments (``paper`` / ``cpu`` / ``smoke``; ``cpu224``: see ``default_configs``): ``epochs=101/120/1`` (the cap; ``smoke``: fixed),
     ``patience=10/10/None``, ``min_delta=1e-4/1e-4/0``, ``batch_size=128``, ``lr=0.01``,
     ``momentum=0.9``, ``weight_decay=5e-4``, ``val_fraction=0.1``, ``key_refresh="once"/"epoch"/"epoch"``,
     ``milestones=()``, ``gamma=0.2``, ``hflip=False``, ``hidden=None`` (BlockNet width, 3 M^2),
@@ -179,7 +179,7 @@ class ITNUNet(_ITNBase):
 
     Paper: Ito, Kinoshita, Kiya, GCCE 2020, https://arxiv.org/abs/2008.03143.
     Threat model: ``ciphertext_only_own_keys`` (as ``itn``).
-    Arguments (``paper`` / ``cpu`` / ``smoke``): ``width=64/16/8``, ``depth=4/3/2``, ``epochs=403/80/1`` (the
+    Arguments (``paper`` / ``cpu`` / ``smoke``; ``cpu224``: see ``default_configs``): ``width=64/16/8``, ``depth=4/3/2``, ``epochs=403/80/1`` (the
     cap; ``smoke``: fixed), ``patience=20/10/None``, ``min_delta=1e-4/1e-4/0``,
     ``batch_size=128``, ``lr=0.1/0.01/0.01``, ``momentum=0.9``, ``weight_decay=5e-4``,
     ``milestones=(121, 241, 322)/()/()``, ``gamma=0.2``, ``hflip=True/False/False``, ``val_fraction=0.1``,

@@ -264,7 +264,9 @@ def curve_ns(n_victim: int, attack_name: str | None = None) -> list[int]:
 
 def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
     """What makes a recorded ``entry`` out of date for this ppbench: fields the evaluator now writes that it
-    lacks, another version of the attack, or a key-recovery curve over other n. The runner re-runs such an
+    lacks, another version of the attack, a per-image reading of fewer images than it scored (an older record
+    rescored from the few restored images it kept, ``scripts/rescore_records.py``), or a key-recovery curve
+    over other n. The runner re-runs such an
     attack rather than report a record that cannot answer the report's questions."""
     from ppbench.attacks import attack_info
 
@@ -277,6 +279,9 @@ def stale_fields(attack_name: str, entry: dict[str, Any]) -> list[str]:
     version = attack_info(attack_name).version
     if "version" in entry and entry["version"] != version:
         stale.append(f"version {version} (recorded: {entry['version']})")
+    rests_on, scored = entry.get("best_reading_images"), entry.get("n_images")
+    if rests_on is not None and scored is not None and int(rests_on) < int(scored):  # rescored from the kept few
+        stale.append(f"the per-image reading of all {scored} images (recorded: {rests_on})")
     victim = ((entry.get("config") or {}).get("attacker_data") or {}).get("victim_train")
     if curve and "curve" in entry and victim:
         expected = curve_ns(int(victim[1]) - int(victim[0]), attack_name)

@@ -228,6 +228,13 @@ def test_stale_fields_name_what_an_older_entry_lacks():
         "ciphertexts_to_break", "break_ssim", "curve"]
 
 
+def test_an_entry_rescored_from_a_few_kept_images_is_stale_until_every_scored_image_is_read():
+    read = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "share_restored": 0.0, "n_images": 100}
+    assert stale_fields("fr", {**read, "best_reading_images": 8}) == [
+        "the per-image reading of all 100 images (recorded: 8)"]
+    assert stale_fields("fr", {**read, "best_reading_images": 100}) == []
+
+
 def test_another_attack_version_or_other_curve_points_make_an_entry_stale():
     current = {"ssim_mean_inverted": 0.0, "ssim_mean_mirrored": 0.0, "share_restored": 0.0, "break_ssim": 0.99, "version": attack_info("pooled").version, "ciphertexts_to_break": 5,
                "config": {"attacker_data": {"victim_train": [0, 128]}},

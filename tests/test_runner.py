@@ -44,8 +44,8 @@ def smoke(tmp_path: Path, **overrides) -> RunConfig:
 
 # -- profiles and config -------------------------------------------------------------------------------------
 class TestProfiles:
-    def test_three_profiles_are_registered_with_descriptions(self):
-        assert list_profiles() == ["cpu", "paper", "smoke"]
+    def test_four_profiles_are_registered_with_descriptions(self):
+        assert list_profiles() == ["cpu", "cpu224", "paper", "smoke"]
         assert all(get_profile(n).description for n in list_profiles())
 
     def test_list_profiles_command_prints_each(self, capsys):

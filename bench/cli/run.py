@@ -40,7 +40,7 @@ def _add_what(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheme", required=True, help="encryption scheme (ppbench list schemes)")
     g.add_argument("--network", help="classifier (ppbench list networks), or 'none' for an attack-only run "
                                      "(default: the profile's network for the scheme)")
-    g.add_argument("--profile", help="cpu (default), smoke or paper (ppbench list profiles)")
+    g.add_argument("--profile", help="cpu (default), smoke, cpu224 or paper (ppbench list profiles)")
     g.add_argument("--dataset", help="cifar10, cifar100, sample, npz:PATH or folder:PATH (default: the profile's)")
     g.add_argument("--seed", type=int, help="seed of initialisation, data order and augmentation (default 0)")
     g.add_argument("--key", type=Path, help="key file (ppbench keygen); default: a fresh key kept as RUN/key.json")
