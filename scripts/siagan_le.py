@@ -1,0 +1,136 @@
+"""SIA-GAN against LE at 32 x 32 / M4 on the CPU: does the published generator restore LE, and what does it take?
+
+The seed paper's Fig. 4 shows the GAN attack restoring LE. ppbench's ``cpu`` GAN uses the attack-evaluation code's
+block network (one sub-network shared by every block position); SIA-GAN proper gives every block position its own
+first stage. This script trains both (and SIA-GAN with the paper's hinge loss and spectral-norm discriminator) on
+the same victim ciphertexts and attacker images, with one fresh key, and scores each on unseen test images with the
+verdict's per-image best reading (the share of images at SSIM >= 0.30, ppbench.reports.security).
+
+    python scripts/siagan_le.py                     # every variant, the larger subset when ../shared has it
+    python scripts/siagan_le.py --variants siagan --epochs 40 --n-train 1000
+
+Prints one line per variant (mean / median best-reading SSIM, share restored, epochs, steps, seconds) and writes
+them as JSON with --out. ``--track`` also scores the generator on the test images after every epoch (an analysis
+only the script does: the attack never sees those images) and prints the rank correlation between the GAN's own
+validation measure (a distance it minimises, computed from held-out ciphertexts and plain images alone) and the
+test SSIM: whether the measure that stops training tracks restoration quality.
+Numbers: docs/benchmarks.md ("SIA-GAN on LE").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import ppbench.attacks.gan as gan_module
+from ppbench.attack_eval import SSIM_PRESET, best_reading_fields, split_training
+from ppbench.attacks import KeySource, build_view, create_attack
+from ppbench.data import load_dataset
+from ppbench.metrics import ssim_readings
+
+#: gan options per variant (over the cpu profile's gan configuration)
+VARIANTS: dict[str, dict[str, object]] = {
+    "blocknet": {},  # the cpu default: shared block network, DCGAN discriminator, BCE
+    "siagan": {"generator": "siagan", "init": "default"},  # per-position first stage, DCGAN discriminator, BCE
+    "siagan_hinge": {"generator": "siagan", "discriminator": "sngan", "loss": "hinge", "d_width": 256,
+                     "init": "default", "betas_g": (0.9, 0.999)},  # the paper's losses, a narrower discriminator
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default=None, help="data set (default: the larger subset when present, else sample)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: " + ", ".join(VARIANTS))
+    p.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the cpu profile's)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without improvement of the validation measure before stopping (default: the cpu "
+                        "profile's; a number >= --epochs trains every epoch)")
+    p.add_argument("--n-train", type=int, default=None, help="training images split victim / attacker (default: all)")
+    p.add_argument("--n-eval", type=int, default=100, help="unseen test images scored")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    p.add_argument("--track", action="store_true", help="score the test images after every epoch (see above)")
+    args = p.parse_args(argv)
+
+    dataset = args.dataset or _default_dataset()
+    data = load_dataset(dataset).subset(args.n_train, args.n_eval)
+    split = split_training(data.x_train.shape[0], "disjoint")
+    victim_train, attacker_plain = data.x_train[slice(*split["victim_train"])], data.x_train[slice(*split["attacker_train"])]
+    scheme = KeySource(purpose="victim").new_scheme("le", 32, 4)  # a fresh key from the OS CSPRNG
+    test = data.x_test
+    ciphertexts = scheme.encrypt(test)
+    rows = []
+    for variant in args.variants.split(","):
+        torch.manual_seed(args.seed)
+        overrides = dict(VARIANTS[variant], **({"epochs": args.epochs} if args.epochs else {}),
+                         **({"patience": args.patience} if args.patience is not None else {}))
+        attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu", **overrides)
+        view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
+                          generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"))
+        track: list[dict[str, float]] = []
+        if args.track:
+            _track_epochs(attack, ciphertexts, test, track)
+        start = time.perf_counter()
+        attack.fit(view)
+        seconds = time.perf_counter() - start
+        gan_module.log_epoch = _LOG_EPOCH
+        readings = ssim_readings(attack(ciphertexts), test, preset=SSIM_PRESET)
+        fields = best_reading_fields(*readings)
+        summary = attack.training_summary()
+        row = {"variant": variant, "dataset": dataset, "victim": victim_train.shape[0], "attacker": attacker_plain.shape[0],
+               "n_eval": test.shape[0], "ssim_as_is": float(readings[0].mean()),
+               "ssim_best_mean": fields["ssim_best_image_mean"], "ssim_best_median": fields["ssim_best_image_median"],
+               "share_restored": fields["share_restored"], "seconds": round(seconds, 1),
+               **{k: summary[k] for k in ("epochs_run", "best_epoch", "stopped", "steps_run")},
+               "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}}
+        if track:
+            row["track"] = track
+            row["spearman_val_distance_vs_ssim"] = _spearman([t["val_distance"] for t in track],
+                                                             [t["ssim_best_mean"] for t in track])
+        rows.append(row)
+        print(f"{variant:13s} best-reading SSIM mean {row['ssim_best_mean']:.3f} median {row['ssim_best_median']:.3f} "
+              f"restored {row['share_restored']:.0%}  as-is {row['ssim_as_is']:.3f}  epochs {row['epochs_run']} "
+              f"(best {row['best_epoch']}, {row['stopped']}), {row['steps_run']} steps, {seconds:.0f} s", flush=True)
+        if track:
+            print(f"{'':13s} Spearman(validation distance, test SSIM) over {len(track)} epochs: "
+                  f"{row['spearman_val_distance_vs_ssim']:.2f} (negative: the distance falls as SSIM rises)", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+_LOG_EPOCH = gan_module.log_epoch
+
+
+def _track_epochs(attack, ciphertexts: torch.Tensor, test: torch.Tensor, out: list[dict[str, float]]) -> None:
+    """Wrap the GAN module's per-epoch log so that each epoch also scores the current generator on ``test``."""
+    def log_and_score(owner, epoch, epochs, stats):
+        _LOG_EPOCH(owner, epoch, epochs, stats)
+        if owner is attack and "val_distance" in stats:
+            attack.fitted = True  # the public restore path, mid-training; its eval mode is undone below
+            restored = attack(ciphertexts)
+            attack.fitted = False
+            for net in attack.networks().values():
+                net.train()
+            fields = best_reading_fields(*ssim_readings(restored, test, preset=SSIM_PRESET))
+            out.append({"epoch": epoch, "val_distance": float(stats["val_distance"]),
+                        "ssim_best_mean": fields["ssim_best_image_mean"], "share_restored": fields["share_restored"]})
+    gan_module.log_epoch = log_and_score
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    ranks = [torch.tensor(v, dtype=torch.float64).argsort().argsort().double() for v in (a, b)]
+    return float(torch.corrcoef(torch.stack(ranks))[0, 1])
+
+
+def _default_dataset() -> str:
+    subset = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset.npz"
+    return f"npz:{subset}" if subset.is_file() else "sample"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
