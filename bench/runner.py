@@ -258,7 +258,7 @@ class _Run:
             distributed.announce({"train": False})  # DDP: an attack-only run; ranks > 0 return now
             self.record = self._base_record(existing, data, scheme, None, None)
             self._write()
-            return self._finish(self._attacks(scheme, data, list(c.attack.attacks)))
+            return self._finish(self._attacks(scheme, data, self._missing_attacks(self.record)))
         model = self._network(data.num_classes)
         pipeline = distributed.shard_pipeline(self._pipeline(data, scheme))  # DDP: this rank's share of a batch
         settings = self._settings(pipeline.steps_per_epoch)
@@ -302,7 +302,8 @@ class _Run:
         self._write()
         log.info("%s: test accuracy %.4f after %d epoch(s)", self.rid, self.record["metrics"]["accuracy"] or 0.0,
                  state.epoch)
-        return self._finish(self._attacks(scheme, data, list(c.attack.attacks)))
+        # an interrupted run kept the attacks it finished (the record is written after each): only the rest run
+        return self._finish(self._attacks(scheme, data, self._missing_attacks(self.record)))
 
     def _cuda_devices(self) -> list[int]:
         device = self._device()

@@ -416,6 +416,20 @@ class TestAttacks:
         run(config)
         assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"], ["itn"]]
 
+    @pytest.mark.parametrize("network", [None, "none"], ids=["trained", "attack_only"])
+    def test_a_run_killed_between_attacks_resumes_with_the_attacks_it_had_not_finished(self, tmp_path, fake_attacks,
+                                                                                       network):
+        config = smoke(tmp_path, attacks=["fr", "itn"], n_train=64, n_test=32, network=network)
+        run(config)
+        record_path = run_dir_for(config) / "result.json"
+        record = json.loads(record_path.read_text())
+        record["status"] = "running"  # killed after fr was recorded, before itn finished
+        del record["metrics"]["attacks"]["itn"]
+        record_path.write_text(json.dumps(record))
+        resumed = run(config)
+        assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"], ["itn"]]  # fr is not run a second time
+        assert resumed["status"] == "complete" and set(resumed["metrics"]["attacks"]) == {"fr", "itn"}
+
     def test_with_jpeg_the_classifier_trains_and_tests_on_compressed_ciphertexts(self, tmp_path, monkeypatch):
         import ppbench.attack_eval as attack_eval
 
