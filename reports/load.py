@@ -46,6 +46,8 @@ PER_IMAGE_FIELDS = ("ssim_best_image_mean", "ssim_best_image_median", "share_res
 #: attacks-frame column -> key of ``metrics.recognition`` (``ppbench recognise``).
 RECOGNITION_FIELDS = {"recognition_chance": "chance", "recognition_plain": "plain_accuracy",
                       "recognition_encrypted": "encrypted_accuracy"}
+#: How a learned attack's training went (attacks/stopping.py), copied into the attacks frame (absent: None).
+TRAINING_FIELDS = ("epochs_run", "best_epoch", "stopped", "steps_run", "original_steps", "reduced")
 #: Attacks in the order of the seed paper's Fig. 4; others follow alphabetically.
 ATTACK_ORDER = ("fr", "fr_adv", "gan", "itn", "itn_unet")
 
@@ -274,7 +276,9 @@ class RecordSet:
         own best reading (NaN in older records). ``recognition_accuracy``: the plain classifier's accuracy on
         the restored images; ``recognition_chance`` / ``recognition_plain`` / ``recognition_encrypted``: its
         chance level and its accuracy on the plain and this run's encrypted test images (``metrics.recognition``;
-        NaN until ``ppbench recognise`` ran)."""
+        NaN until ``ppbench recognise`` ran). ``version``, ``train_seconds`` and :data:`TRAINING_FIELDS`: which
+        version of the attack ran and, for a learned one, how long it trained and why it stopped (None / NaN
+        where the record has none)."""
         rows = []
         for run in self.runs:
             recognition = run.recognition
@@ -302,11 +306,14 @@ class RecordSet:
                     **{name: _num(attack.get(name)) for name in PER_IMAGE_FIELDS},
                     **{name: _num(recognition.get(key)) for name, key in RECOGNITION_FIELDS.items()},
                     "recognition_accuracy": _num(attack.get("recognition_accuracy")),
+                    "version": attack.get("version"), "train_seconds": _num(attack.get("train_seconds")),
+                    **{name: attack.get(name) for name in TRAINING_FIELDS},
                 })
         columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
                    "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken",
-                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy"]
+                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy", "version", "train_seconds",
+                   *TRAINING_FIELDS]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

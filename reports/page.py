@@ -30,6 +30,8 @@ def render_page(records: RecordSet, table: Table1, fig4: Fig4, curves: Curves | 
              "[table1.tex](table1.tex) (LaTeX, booktabs)", "",
              f"From {table.description}. {which_per_row(table)}Accuracy on each data set actually used, beside "
              "the seed paper's Table I figures.", "",
+             "Every attack on every scheme (the evidence behind the verdicts: per-image distribution, recognition, "
+             "how long each learned attack trained): [attacks.md](attacks.md) · [attacks.csv](attacks.csv)", "",
              "## Fig. 4", "",
              "![Fig. 4](fig4.png)", "",
              "[fig4.png](fig4.png) · [fig4.pdf](fig4.pdf)", ""]

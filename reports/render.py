@@ -29,15 +29,17 @@ class Rendered:
     fig4: list[Path]
     curves: list[Path]
     page: Path
+    attacks: list[Path] = field(default_factory=list)
     paths: list[Path] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.paths = [*self.table1, *self.fig4, *self.curves, self.page]
+        self.paths = [*self.table1, *self.attacks, *self.fig4, *self.curves, self.page]
 
     def lines(self) -> list[str]:
         """The summary ``ppbench report`` prints: what was read, where each view went, the notes."""
         lines = [f"read {self.records.describe()} from {self.records.folder}",
                  f"Table I: {', '.join(str(p) for p in self.table1)}",
+                 *([f"attacks: {', '.join(str(p) for p in self.attacks)}"] if self.attacks else []),
                  f"Fig. 4:  {', '.join(str(p) for p in self.fig4)}"]
         if self.curves:
             lines.append(f"curves:  {', '.join(str(p) for p in self.curves)}")
@@ -78,6 +80,7 @@ def render(results: Path | str, out: Path | str, *, ssim_threshold: float = DEFA
            fig4_index: int = 0, profile: str | None = None, dataset: str | None = None) -> Rendered:
     """Read the complete records under ``results`` (optionally of one profile / data set) and write the report
     into ``out``; :class:`ReportError` when there is nothing to report or ``out`` cannot be written."""
+    from .attack_table import write_attack_table
     from .curves import write_curves
     from .fig4 import write_fig4
     from .load import load_results
@@ -92,6 +95,7 @@ def render(results: Path | str, out: Path | str, *, ssim_threshold: float = DEFA
     out = make_folder(out, "--out")
     try:
         table, table_paths = write_table1(records, out, ssim_threshold)
+        attack_paths = write_attack_table(records, out, table.description)
         fig4, fig_paths = write_fig4(records, out, fig4_index)
         curves, curve_paths = write_curves(records, out)
         page = write_page(records, table, fig4, out, curves)
@@ -100,4 +104,4 @@ def render(results: Path | str, out: Path | str, *, ssim_threshold: float = DEFA
         raise ReportError(f"cannot write the report into {out} ({exc.strerror or exc.__class__.__name__}: {where}); "
                           "pass --out a folder you can write to") from None
     return Rendered(records=records, table1=list(table_paths), fig4=list(fig_paths), curves=list(curve_paths),
-                    page=page)
+                    page=page, attacks=attack_paths)
