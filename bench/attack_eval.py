@@ -8,8 +8,9 @@
    victim-key ciphertext an attack sees (these test ciphertexts and the GAN's training ciphertexts) is
    JPEG-compressed with OpenCV first, as a cloud storing JPEG would hold them; the ITN attacker's own
    encryptions are not (it does not know the victim's pipeline); the baselines use the compressed ones;
-3. scores two baselines: the ciphertext itself against the plain image, and its decryption with a
-   wrong key (a fresh key of the same scheme);
+3. scores the baselines (:func:`baseline_entries`): the ciphertext itself against the plain image, a uniform
+   grey image (no information: where it reaches the verdict's share, SSIM cannot judge at that size), the
+   decryption with a wrong key (a fresh key of the same scheme) and the key holder's;
 4. for each attack: builds it for the profile, gives it exactly the data its threat model allows
    (:func:`ppbench.attacks.build_view`), fits it, restores the test ciphertexts, and scores them with
    the exact scikit-image SSIM and PSNR of :mod:`ppbench.metrics`; writes the per-image values, a
@@ -120,15 +121,8 @@ def evaluate_attacks(
     display = scheme.to_display(ciphertexts)
     name, block = scheme.info.name, scheme.block_size
     attacker_secret = load_or_create_attacker_secret(attack_dir)
-    wrong = KeySource(attacker_secret, purpose="wrong-key").new_scheme(name, image_size, block)
     cipher_ssim = ssim(display, plain_test, preset=SSIM_PRESET)
-    wrongly_decrypted = wrong.decrypt(ciphertexts)
-    key_holder = scheme.decrypt(ciphertexts)  # what the key's owner sees: the plain image, or its JPEG-damaged copy
-    baselines = {
-        "ciphertext": _summary(cipher_ssim, psnr(display, plain_test)),
-        "wrong_key": _summary(ssim(wrongly_decrypted, plain_test, preset=SSIM_PRESET), psnr(wrongly_decrypted, plain_test)),
-        "key_holder": _summary(ssim(key_holder, plain_test, preset=SSIM_PRESET), psnr(key_holder, plain_test)),
-    }
+    baselines = baseline_entries(scheme, plain_test, ciphertexts, attacker_secret)
     break_ssim = break_level(baselines["key_holder"]["ssim_mean"])
     log.info("%s: baselines: ciphertext SSIM %.4f, wrong key SSIM %.4f", name,
              baselines["ciphertext"]["ssim_mean"], baselines["wrong_key"]["ssim_mean"])
@@ -200,6 +194,43 @@ def evaluate_attacks(
         log.info("%s vs %s: SSIM %.4f (median %.4f), PSNR %.2f dB, trained %.1f s", attack_name, name,
                  entry["ssim_mean"], entry["ssim_median"], entry["psnr_mean"], attack.train_seconds)
     return {"attacks": entries, "baselines": baselines, "attacker_data": data_record}
+
+
+GREY_LEVEL = 128
+"""The no-information baseline: a uniform grey image (what an attack that learnt nothing might return)."""
+
+
+def baseline_entries(scheme: Any, plain_test: torch.Tensor, ciphertexts: torch.Tensor,
+                     attacker_secret: bytes) -> dict[str, dict[str, Any]]:
+    """``metrics.baselines``: SSIM / PSNR against ``plain_test`` of what needs no attack (the ciphertext as
+    displayed, a uniform grey image), of a wrong key's decryption and of the key holder's; the no-information ones
+    also with the per-image best-reading fields the verdict reads, which say whether its SSIM level can separate
+    restored from not restored at this image size (at 224 x 224 on upscaled images a grey image scores high)."""
+    name, block, size = scheme.info.name, scheme.block_size, scheme.image_size[0]
+    wrongly_decrypted = _wrong_key_scheme(name, size, block, attacker_secret).decrypt(ciphertexts)
+    key_holder = scheme.decrypt(ciphertexts)  # what the key's owner sees: the plain image, or its JPEG-damaged copy
+    out = no_information_baselines(plain_test, scheme.to_display(ciphertexts))
+    for label, images in (("wrong_key", wrongly_decrypted), ("key_holder", key_holder)):
+        out[label] = _summary(ssim(images, plain_test, preset=SSIM_PRESET), psnr(images, plain_test))
+    return out
+
+
+def no_information_baselines(plain_test: torch.Tensor, display: torch.Tensor | None) -> dict[str, dict[str, Any]]:
+    """The ``grey`` baseline and, given the ciphertexts as displayed, the ``ciphertext`` one: SSIM / PSNR with the
+    per-image best-reading fields (what :func:`baseline_entries` records; ``scripts/rescore_records.py`` adds them
+    to older records)."""
+    out = {}
+    for label, images in (("ciphertext", display), ("grey", torch.full_like(plain_test, GREY_LEVEL))):
+        if images is not None:
+            readings = ssim_readings(images, plain_test, preset=SSIM_PRESET)
+            out[label] = {**_summary(readings[0], psnr(images, plain_test)), **best_reading_fields(*readings)}
+    return out
+
+
+def _wrong_key_scheme(name: str, image_size: int, block: int | None, attacker_secret: bytes) -> Any:
+    from ppbench.attacks import KeySource
+
+    return KeySource(attacker_secret, purpose="wrong-key").new_scheme(name, image_size, block)
 
 
 def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Tensor, plain_test: torch.Tensor,

@@ -166,13 +166,13 @@ def _recognise_run(run_dir: Path, record: dict[str, Any], classifiers: list[Clas
     restored = {name: _restored_images(run_dir / rel) for name, rel in entries.items()}
     n = max(images.shape[0] for images in restored.values())
     size = int(record["dataset"]["image_size"][0])
-    data = _dataset(record)
+    data = run_dataset(record)
     plain = resize_uint8(data.x_test[:n], size)
     labels = data.y_test[:n]
     if plain.shape[0] < n:
         raise RecognitionError(f"{run_dir}: its data set has {plain.shape[0]} test images, its attacks restored {n}; "
                                "check that the data set is the one the run used")
-    encrypted, note = _encrypted(run_dir, record, plain)
+    encrypted, note = encrypted_test_images(run_dir, record, plain)
     per: list[dict[str, Any]] = []
     for c in classifiers:
         per.append({"run_id": str(c.record["run_id"]), "seed": c.record.get("seed"),
@@ -253,7 +253,7 @@ def _restored_images(path: Path) -> torch.Tensor:
 _DATA: dict[tuple[str, str | None], Any] = {}
 
 
-def _dataset(record: dict[str, Any]) -> Any:
+def run_dataset(record: dict[str, Any]) -> Any:
     """The run's data set (its spec, data root and download setting), loaded once per process."""
     from .data import load_dataset
 
@@ -265,7 +265,7 @@ def _dataset(record: dict[str, Any]) -> Any:
     return _DATA[key]
 
 
-def _encrypted(run_dir: Path, record: dict[str, Any], plain: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
+def encrypted_test_images(run_dir: Path, record: dict[str, Any], plain: torch.Tensor) -> tuple[torch.Tensor | None, str | None]:
     """The run's ciphertexts of ``plain`` as RGB images (JPEG-compressed when the run's were), or None and why."""
     from .keys import SchemeKey
     from .runfolder import KEY_FILE

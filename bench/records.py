@@ -256,13 +256,19 @@ class Epoch(_Part):
 
 @dataclass
 class Summary(_Part):
-    """SSIM / PSNR over the test images (``metrics.baselines.<name>``)."""
+    """SSIM / PSNR over the test images (``metrics.baselines.<name>``); the no-information baselines (ciphertext,
+    grey) also with the per-image best-reading fields of an attack entry."""
 
     ssim_mean: float = UNSET
     ssim_median: float = UNSET
     ssim_std: float = UNSET
     psnr_mean: float = UNSET
     n_images: int = UNSET
+    ssim_best_image_mean: float = UNSET
+    ssim_best_image_median: float = UNSET
+    share_restored: float = UNSET
+    restored_image_ssim: float = UNSET
+    best_reading_images: int = UNSET
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -56,6 +56,7 @@ class AttackStat:
     plain_accuracy: Stat | None = None  # the plain classifier's accuracy on the plain test images
     encrypted_accuracy: Stat | None = None  # and on this scheme's encrypted test images
     reduced: bool | None = None  # some record's training was cut by a budget below the original's (None: not recorded)
+    baseline_share: float | None = None  # the largest share a no-information baseline reaches (None: not recorded)
 
     @property
     def label(self) -> str:
@@ -73,7 +74,8 @@ class AttackStat:
         return Evidence(share_restored=self.share.mean if self.share else None,
                         recognition_accuracy=self.recognition.mean if self.recognition else None,
                         chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None,
-                        encrypted_accuracy=self.encrypted_accuracy.mean if self.encrypted_accuracy else None)
+                        encrypted_accuracy=self.encrypted_accuracy.mean if self.encrypted_accuracy else None,
+                        baseline_share=self.baseline_share)
 
     @property
     def restores(self) -> bool | None:
@@ -144,7 +146,8 @@ def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True,
                 chance=float(chance.mean()) if not chance.empty else None,
                 plain_accuracy=Stat.of(group["recognition_plain"]),
                 encrypted_accuracy=Stat.of(group["recognition_encrypted"]),
-                reduced=any(flags) if flags else None)
+                reduced=any(flags) if flags else None,
+                baseline_share=float(group["baseline_share"].max()) if group["baseline_share"].notna().any() else None)
     return out
 
 

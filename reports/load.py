@@ -46,6 +46,9 @@ PER_IMAGE_FIELDS = ("ssim_best_image_mean", "ssim_best_image_median", "share_res
 #: attacks-frame column -> key of ``metrics.recognition`` (``ppbench recognise``).
 RECOGNITION_FIELDS = {"recognition_chance": "chance", "recognition_plain": "plain_accuracy",
                       "recognition_encrypted": "encrypted_accuracy"}
+#: Baselines that carry no information about the image (``metrics.baselines``): what the share of restored images
+#: is judged against. Not the ciphertext: one that resembles the image is itself a leak (``plain``'s is the image).
+NO_INFORMATION_BASELINES = ("grey",)
 #: How a learned attack's training went (attacks/stopping.py), copied into the attacks frame (absent: None).
 TRAINING_FIELDS = ("epochs_run", "best_epoch", "stopped", "steps_run", "original_steps", "reduced")
 #: Attacks in the order of the seed paper's Fig. 4; others follow alphabetically.
@@ -179,6 +182,15 @@ class Run:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
+    def baseline_share(self) -> float | None:
+        """The largest share of test images a no-information baseline (a uniform grey image) gets
+        restored by the verdict's SSIM level (``metrics.baselines.*.share_restored``); None in older records."""
+        baselines = _part(self.typed.metrics, Metrics).get("baselines") or {}
+        shares = [b.to_json().get("share_restored") for name, b in baselines.items() if name in NO_INFORMATION_BASELINES]
+        shares = [float(v) for v in shares if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return max(shares) if shares else None
+
+    @property
     def recognition(self) -> dict[str, Any]:
         """``metrics.recognition`` (``ppbench recognise``): the plain classifier's chance level and accuracies."""
         value = _part(self.typed.metrics, Metrics).get("recognition")
@@ -276,12 +288,13 @@ class RecordSet:
         own best reading (NaN in older records). ``recognition_accuracy``: the plain classifier's accuracy on
         the restored images; ``recognition_chance`` / ``recognition_plain`` / ``recognition_encrypted``: its
         chance level and its accuracy on the plain and this run's encrypted test images (``metrics.recognition``;
-        NaN until ``ppbench recognise`` ran). ``version``, ``train_seconds`` and :data:`TRAINING_FIELDS`: which
+        NaN until ``ppbench recognise`` ran). ``baseline_share``: :attr:`Run.baseline_share` (NaN in older
+        records). ``version``, ``train_seconds`` and :data:`TRAINING_FIELDS`: which
         version of the attack ran and, for a learned one, how long it trained and why it stopped (None / NaN
         where the record has none)."""
         rows = []
         for run in self.runs:
-            recognition = run.recognition
+            recognition, baseline_share = run.recognition, run.baseline_share
             for name, attack in run.attacks.items():
                 ctb = attack.get("ciphertexts_to_break")
                 curve = attack.get("curve") or []
@@ -306,13 +319,14 @@ class RecordSet:
                     **{name: _num(attack.get(name)) for name in PER_IMAGE_FIELDS},
                     **{name: _num(recognition.get(key)) for name, key in RECOGNITION_FIELDS.items()},
                     "recognition_accuracy": _num(attack.get("recognition_accuracy")),
+                    "baseline_share": _num(baseline_share),
                     "version": attack.get("version"), "train_seconds": _num(attack.get("train_seconds")),
                     **{name: attack.get(name) for name in TRAINING_FIELDS},
                 })
         columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
                    "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken",
-                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy", "version", "train_seconds",
+                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy", "baseline_share", "version", "train_seconds",
                    *TRAINING_FIELDS]
         return pd.DataFrame(rows, columns=columns)
 

@@ -7,7 +7,10 @@ its own reading). An image counts as *restored* when that SSIM is at least L = 0
 a scheme when
 
 1. the share of test images it restores is at least S = 0.25 (``share_restored`` in the record, mean over
-   seeds), or
+   seeds), judged only where what carries no information about the image stays below S: a uniform grey
+   image (``metrics.baselines.grey``, recorded since 2026-11-30; not the ciphertext, which may itself leak). At 224 x 224 on
+   upscaled CIFAR-10 a grey image scores SSIM 0.53 and reaches L on 96 % of the images, so there the
+   level cannot tell restored from not restored and this clause is silent; or
 2. the study's plain-trained classifier recognises its output: its accuracy on the restored images is at
    least chance + R x (its accuracy on the plain test images - chance), R = 0.5 (``recognition_accuracy``,
    written by ``ppbench recognise``; only where recorded, and only where the same classifier is shown to
@@ -17,7 +20,10 @@ a scheme when
 A scheme is **secure** (the paper's check mark) when no ciphertext-only attack recorded for it (the paper's
 threat model) restores it; otherwise **not secure** (the paper's cross). Known-plaintext attacks are shown
 beside the verdict, never in it. With no attack recorded there is no verdict. Records written before the
-evaluator wrote ``share_restored`` are judged by the old rule (below) and a note says which.
+evaluator wrote ``share_restored`` are judged by the old rule (below) and a note says which. Where the records
+have shares but neither clause can judge (the baselines reach S, no recognition recorded), the verdict is
+*undetermined* (``?``): SSIM cannot decide it at that size, and the old mean rule, which has the same
+problem, is not used in its place.
 
 **Why these numbers.** The attack papers' own verdicts calibrate them: outputs they call *restored* must
 come out restored and outputs they call *not restored* must not. Per-image best-reading SSIM (ppbench's
@@ -36,6 +42,8 @@ GAN on LE, committed study (abs. as-is reading) restored        100    --      0
 ciphertexts of le/etc/ele/pe/pe_np/proposed     not restored    100    <=0.06  <=0.01       <=0.02
 a uniform grey image (128)                      not restored    100    0.09    0.06         0.13
 the test images' mean image                     not restored    100    0.12    0.05         0.17
+a grey image at 224 x 224 (upscaled images)     not restored    100    0.53    0.96         --
+proposed's ciphertexts at 224 x 224 / M16       not restored    100    0.19    0.15         --
 ==============================================  ==============  =====  ======  ===========  ===========
 
 - L = 0.30 keeps the per-image meaning of the old T (a sigma-1.5 Gaussian blur of the plain image scores
@@ -92,10 +100,17 @@ class Evidence:
     chance: float | None = None
     plain_accuracy: float | None = None
     encrypted_accuracy: float | None = None
+    baseline_share: float | None = None  # the share a no-information baseline (a grey image) reaches
+
+    @property
+    def share_level_separates(self) -> bool:
+        """Whether the SSIM level L separates restored from not restored here: what carries no information about
+        the image (recorded baselines) stays below S. Unknown baselines (older records): assumed, as calibrated."""
+        return _missing(self.baseline_share) or self.baseline_share < RESTORED_SHARE
 
     @property
     def restored_by_share(self) -> bool | None:
-        if _missing(self.share_restored):
+        if _missing(self.share_restored) or not self.share_level_separates:
             return None
         return bool(self.share_restored >= RESTORED_SHARE)
 
@@ -121,11 +136,19 @@ class Evidence:
 
     @property
     def restores(self) -> bool | None:
-        """True when either criterion holds, False when the share is known and neither holds, None without a share."""
+        """True when either criterion holds, False when the share is known and neither holds, None without a share
+        or where neither clause can judge (see :attr:`undetermined`)."""
         by_share, recognised = self.restored_by_share, self.recognised
         if by_share is None:
-            return True if recognised else None
+            if recognised is not None:
+                return recognised if not _missing(self.share_restored) else (True if recognised else None)
+            return None
         return bool(by_share or recognised)
+
+    @property
+    def undetermined(self) -> bool:
+        """The record has a share, but the baselines reach S and no recognition judges: SSIM cannot decide."""
+        return not _missing(self.share_restored) and self.restores is None
 
 
 def attack_restores(evidence: Evidence) -> bool | None:
@@ -134,14 +157,22 @@ def attack_restores(evidence: Evidence) -> bool | None:
 
 
 def verdict(evidence: list[Evidence]) -> bool | None:
-    """Secure (True) when no attack restores the scheme, not secure (False) when one does; None when no
-    attack's evidence can be judged by this rule (then :func:`is_secure`, the old mean rule, decides)."""
+    """Secure (True) when no attack restores the scheme and every one is judged, not secure (False) when one
+    does; None when some attack cannot be judged by this rule: older records without a share (then
+    :func:`is_secure`, the old mean rule, decides) or an undetermined one (:attr:`Evidence.undetermined`)."""
     judged = [e.restores for e in evidence]
     if any(j is True for j in judged):
         return False
-    if any(j is False for j in judged):
+    if judged and all(j is False for j in judged):
         return True
+    if any(j is False for j in judged) and not any(e.undetermined for e in evidence):
+        return True  # the others are older records the rule cannot read
     return None
+
+
+def undetermined(evidence: list[Evidence]) -> bool:
+    """No attack restores the scheme, and some attack's share cannot be judged (its baselines reach S)."""
+    return verdict(evidence) is None and any(e.undetermined for e in evidence)
 
 
 def is_secure(strongest_ssim: float | None, threshold: float = DEFAULT_SSIM_THRESHOLD) -> bool | None:
@@ -156,7 +187,9 @@ def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
     return (f"not secure (✗) when some ciphertext-only attack (the paper's threat model) restores the scheme, secure (✓) "
             f"otherwise. Each test image counts by its best SSIM reading (as it is, colour-inverted or mirrored: a restored "
             f"negative or mirror image reveals as much); an image is restored at SSIM >= L = {RESTORED_IMAGE_SSIM:.2f}, and "
-            f"an attack restores the scheme when it restores at least S = {RESTORED_SHARE:.0%} of the test images, or when "
+            f"an attack restores the scheme when it restores at least S = {RESTORED_SHARE:.0%} of the test images (judged only "
+            f"where a uniform grey image stays below S; where it does not, as at 224 x 224 on upscaled "
+            f"images, the share decides nothing and the verdict is ? unless another clause or attack decides), or when "
             f"the study's plain-trained classifier, given its output, scores at least chance + {RECOGNISED_FRACTION:g} x "
             f"(its plain accuracy - chance) (where `ppbench recognise` recorded it and the classifier stays below that level on the ciphertexts themselves). Calibration (sample test images): "
             f"a perfect FR (FR of the plain image) restores 76 % of the images, FR on PE 66 %, the GAN on LE 100 % "

@@ -82,7 +82,8 @@ from ppbench.paper import paper_table, seed_paper_attacks
 from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, reduced_flags,
                         strongest, strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
-from .security import DEFAULT_SSIM_THRESHOLD, is_secure, rule_text, verdict
+from .security import (DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, is_secure, rule_text, undetermined,
+                       verdict)
 
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -154,6 +155,8 @@ class Table1Row:
     mean_rule_secure: bool | None = None  # the old rule's verdict (mean SSIM of the strongest attack < T), beside
     paper_mean_rule_secure: bool | None = None  # and on the paper's attacks alone
     basis: str = ""  # "share" (the rule), "mean" (old records: the old rule decided), "" (no verdict)
+    undetermined: bool = False  # the rule cannot judge (no-information baselines reach S): shown as "?"
+    paper_undetermined: bool = False  # and on the paper's attacks alone
     known_plaintext_na: tuple[str, ...] = ()  # attacks outside ciphertext-only recorded as not applicable
     ciphertexts_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
     pairs_split: tuple[tuple[float, str, float] | None, ...] = (None, None)  # (scheme-specific, generic)
@@ -274,11 +277,21 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             row.paper_strongest = strongest_by_rule(mine)
             row.paper_mean_rule_secure = is_secure(strongest(mine).ssim.mean, ssim_threshold)
             row.paper_secure = _verdict(mine, row.paper_mean_rule_secure)
+            row.paper_undetermined = undetermined([st.evidence for st in mine])
         if stats:
             row.strongest = strongest_by_rule(stats.values())
             row.mean_rule_secure = is_secure(strongest(stats.values()).ssim.mean, ssim_threshold)
             row.secure = _verdict(list(stats.values()), row.mean_rule_secure)
-            row.basis = "share" if verdict([st.evidence for st in stats.values()]) is not None else "mean"
+            evidence = [st.evidence for st in stats.values()]
+            row.undetermined = undetermined(evidence)
+            row.basis = "share" if verdict(evidence) is not None or row.undetermined else "mean"
+            if row.undetermined or row.paper_undetermined:
+                level = max(st.baseline_share for st in stats.values() if st.baseline_share is not None)
+                notes.append(f"undetermined (?): for {scheme} (profile {profile}) a uniform grey image, which carries "
+                             f"no information about the image, reaches SSIM {RESTORED_IMAGE_SSIM:.2f} on "
+                             f"{level:.0%} of the test images (>= S = {RESTORED_SHARE:.0%}), so the SSIM level cannot tell "
+                             f"restored from not restored at this image size; an attack's share there decides nothing "
+                             f"(key recovery, exact or not, still does)")
             if row.basis == "mean":
                 notes.append(f"old rule: the records of {scheme} (profile {profile}) lack the per-image share of restored "
                              f"images; its verdict is the old mean-SSIM rule's (rerun its attacks, or "
@@ -346,14 +359,20 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
 
 
 def _verdict(stats: list[AttackStat], mean_rule: bool | None) -> bool | None:
-    """The rule's verdict on ``stats`` (:func:`ppbench.reports.security.verdict`), else the old mean rule's."""
-    judged = verdict([st.evidence for st in stats])
-    return mean_rule if judged is None else judged
+    """The rule's verdict on ``stats`` (:func:`ppbench.reports.security.verdict`), else, for older records the rule
+    cannot read, the old mean rule's; None where the rule is undetermined (the old rule would be no better)."""
+    evidence = [st.evidence for st in stats]
+    judged = verdict(evidence)
+    if judged is None and not undetermined(evidence):
+        return mean_rule
+    return judged
 
 
 # -- views ---------------------------------------------------------------------------------------------
-def _symbol(secure: bool | None, missing: str) -> str:
-    return missing if secure is None else ("✓" if secure else "✗")
+def _symbol(secure: bool | None, missing: str, undetermined: bool = False) -> str:
+    if secure is None:
+        return "?" if undetermined else missing
+    return "✓" if secure else "✗"
 
 
 def _accuracy_text(row: Table1Row, dataset: str) -> str:
@@ -399,9 +418,9 @@ def _display_row(table: Table1, row: Table1Row) -> dict[str, str]:
     if any(r.strongest is not None and r.strongest.recognition is not None for r in table.rows):
         cells["Recognition"] = top.recognition_text() if top else EMPTY
     cells.update({
-        "Security": _symbol(row.secure, EMPTY),
+        "Security": _symbol(row.secure, EMPTY, row.undetermined),
         "Paper security": EMPTY if row.paper is None else _symbol(row.paper.security, NOT_APPLICABLE),
-        "Paper's attacks only": (f"{_symbol(row.paper_secure, EMPTY)} {theirs.label} {theirs.ssim.text(3)}"
+        "Paper's attacks only": (f"{_symbol(row.paper_secure, EMPTY, row.paper_undetermined)} {theirs.label} {theirs.ssim.text(3)}"
                                  + (f", {theirs.share.text(2)} restored" if theirs.share else "")
                                  + (" (reduced attack)" if theirs.reduced else "")) if theirs else EMPTY,
     })
@@ -478,12 +497,15 @@ def render_csv(table: Table1) -> str:
         out["ssim_threshold"] = table.threshold
         out["verdict_basis"] = row.basis or None
         out["secure"] = row.secure
+        out["secure_undetermined"] = row.undetermined
+        out["baseline_share_restored"] = top.baseline_share if top else None
         out["secure_mean_rule"] = row.mean_rule_secure
         out["paper_secure"] = row.paper.security if row.paper else None
         out["paper_attacks_strongest"] = theirs.label if theirs else None
         out["paper_attacks_ssim_mean"] = theirs.ssim.mean if theirs else None
         out["paper_attacks_share_restored"] = theirs.share.mean if theirs and theirs.share else None
         out["paper_attacks_secure"] = row.paper_secure
+        out["paper_attacks_secure_undetermined"] = row.paper_undetermined
         out["paper_attacks_secure_mean_rule"] = row.paper_mean_rule_secure
         if table.show_reduced:  # only when some record says how its learned attacks stopped
             out["strongest_attack_reduced"] = top.reduced if top else None

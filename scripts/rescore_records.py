@@ -10,7 +10,10 @@ Source, per attack entry:
   the reports print it).
 
 Entries that already have the fields are left alone (``--force`` recomputes them); not-applicable entries have
-no images. Writes each record atomically through ``ppbench.records.write_record``.
+no images. The record's no-information baselines (``metrics.baselines.grey`` and the per-image fields of
+``metrics.baselines.ciphertext``, which the verdict compares shares with) are added from the run's data set and,
+for the ciphertext, its ``key.json`` (committed studies keep no keys: then the grey baseline alone). Writes each
+record atomically through ``ppbench.records.write_record``.
 
     python scripts/rescore_records.py results/reference-cpu
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ppbench.attack_eval import best_reading_fields
+from ppbench.attack_eval import best_reading_fields, no_information_baselines
 from ppbench.metrics import ssim_readings
 from ppbench.npzfile import read_npz
 from ppbench.records import RECORD_FILE, read_record, write_record
@@ -77,9 +80,31 @@ def rescore_run(run_dir: Path, force: bool = False) -> list[str]:
         entry.update(fields)
         changed.append(f"{run_dir.name} {name}: share_restored {fields['share_restored']:.3f}, best-image mean "
                        f"{fields['ssim_best_image_mean']:.3f} over {fields['best_reading_images']} image(s)")
-    if any(": share_restored" in line for line in changed):
+    baselines = record.setdefault("metrics", {}).setdefault("baselines", {})
+    if force or "grey" not in baselines:
+        added = rescore_baselines(run_dir, record)
+        if added:
+            for label, fields in added.items():
+                baselines[label] = {**baselines.get(label, {}), **fields}
+            changed.append(f"{run_dir.name} baselines: " + ", ".join(
+                f"{label} share_restored {fields['share_restored']:.3f}" for label, fields in added.items()))
+    if any(": share_restored" in line or " baselines: " in line for line in changed):
         write_record(run_dir, record)
     return changed
+
+
+def rescore_baselines(run_dir: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The no-information baselines on the test images the run's attacks were scored on ({} without attacks)."""
+    from ppbench.recognition import encrypted_test_images, run_dataset
+    from ppbench.transforms import resize_uint8
+
+    scored = [int(e["n_images"]) for e in (record.get("metrics", {}).get("attacks") or {}).values() if e.get("n_images")]
+    if not scored:
+        return {}
+    size = int(record["dataset"]["image_size"][0])
+    plain = resize_uint8(run_dataset(record).x_test[: max(scored)], size)
+    display, _ = encrypted_test_images(run_dir, record, plain)
+    return no_information_baselines(plain, display)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -263,9 +263,15 @@ def test_every_entry_has_the_record_fields(le_run):
     assert result["attacks"]["itn"]["threat_model"] == "ciphertext_only_own_keys"
     assert result["attacks"]["gan"]["threat_model"] == "ciphertext_only_unpaired_plain"
     assert result["attacks"]["gan"]["stopped"] == result["attacks"]["itn"]["stopped"] == "fixed"  # smoke
-    assert set(result["baselines"]) == {"ciphertext", "wrong_key", "key_holder"}
+    assert set(result["baselines"]) == {"ciphertext", "grey", "wrong_key", "key_holder"}
+    for name in ("ciphertext", "grey"):  # no information about the image: with the share the verdict compares
+        assert 0.0 <= result["baselines"][name]["share_restored"] <= 1.0
+        assert result["baselines"][name]["best_reading_images"] == result["baselines"][name]["n_images"]
     assert result["baselines"]["key_holder"]["ssim_mean"] == pytest.approx(1.0)  # lossless: the key restores every image
-    assert all(set(b) == BASELINE_FIELDS for b in result["baselines"].values())
+    per_image = {"ssim_best_image_mean", "ssim_best_image_median", "share_restored", "restored_image_ssim",
+                 "best_reading_images"}
+    assert all(set(b) == BASELINE_FIELDS | (per_image if name in ("ciphertext", "grey") else set())
+               for name, b in result["baselines"].items())
 
 
 def test_files_per_image_csv_grid_restored_npz_and_checkpoint_are_written(le_run, data):

@@ -171,15 +171,16 @@ class TestTable1:
                             "strongest_attack_share_restored,strongest_attack_ssim_best_image_median,"
                             "strongest_attack_best_reading_images,strongest_attack_recognition_accuracy,"
                             "recognition_plain_accuracy,recognition_chance,ssim_threshold,verdict_basis,"
-                            "secure,secure_mean_rule,paper_secure,paper_attacks_strongest,paper_attacks_ssim_mean,"
-                            "paper_attacks_share_restored,paper_attacks_secure,paper_attacks_secure_mean_rule")
+                            "secure,secure_undetermined,baseline_share_restored,secure_mean_rule,paper_secure,paper_attacks_strongest,"
+                            "paper_attacks_ssim_mean,paper_attacks_share_restored,paper_attacks_secure,"
+                            "paper_attacks_secure_undetermined,paper_attacks_secure_mean_rule")
         # the fixtures predate the per-image share: the old mean rule decides (basis "mean"), no share, no recognition
         assert lines[1] == ("le,pyramidnet_shakedrop_cpu,cpu,ShakeDrop,sample 2000/500,0.301,,1,,,,0.9449,0.7548,itn,0.613,,1,"
-                            ",,,,,,0.3,mean,False,False,False,itn,0.613,,False,False")
-        assert lines[2] == "etc,,,ShakeDrop,,,,,,,,0.8594,0.619,,,,,,,,,,,0.3,,,,True,,,,,"
+                            ",,,,,,0.3,mean,False,False,,False,False,itn,0.613,,False,False,False")
+        assert lines[2] == "etc,,,ShakeDrop,,,,,,,,0.8594,0.619,,,,,,,,,,,0.3,,,False,,,True,,,,,False,"
         assert lines[5] == ("proposed,vit_cpu,cpu,ViT-B_16,cifar100 50000/10000; sample 2000/500,0.45,0.01838477631,2,"
                             "0.201,,1,0.9664,0.8442,itn,0.222,"
-                            "0.01414213562,2,,,,,,,0.3,mean,True,True,True,itn,0.222,,True,True")
+                            "0.01414213562,2,,,,,,,0.3,mean,True,False,,True,True,itn,0.222,,True,False,True")
         assert len(lines) == 9
 
     def test_latex_is_booktabs_with_escaped_names_and_symbols(self, table):

@@ -122,3 +122,56 @@ def test_the_rule_text_states_every_number():
     text = rule_text(0.3)
     assert f"L = {RESTORED_IMAGE_SSIM:.2f}" in text and f"S = {RESTORED_SHARE:.0%}" in text
     assert f"{RECOGNISED_FRACTION:g} x" in text and "T = 0.30" in text
+
+
+# -- where the SSIM level cannot separate: no-information baselines reach S ---------------------------------------
+def test_a_grey_image_reaches_the_level_on_most_upscaled_224_images_but_not_at_32(plain):
+    from ppbench.transforms import resize_uint8
+
+    big = resize_uint8(plain, 224)
+    assert evidence_of(torch.full_like(big, 128), big).share_restored >= RESTORED_SHARE  # measured: 0.96
+    assert evidence_of(torch.full_like(plain, 128), plain).share_restored < RESTORED_SHARE  # measured: 0.06
+
+
+def test_the_share_clause_is_silent_where_a_no_information_baseline_reaches_s():
+    high = Evidence(share_restored=0.2, baseline_share=RESTORED_SHARE)
+    assert high.restored_by_share is None and high.restores is None and high.undetermined
+    assert Evidence(share_restored=0.9, baseline_share=0.96).restores is None  # a high share means nothing there
+    assert Evidence(share_restored=0.2, baseline_share=RESTORED_SHARE - 0.01).restores is False
+    assert Evidence(share_restored=0.2).restores is False  # older records: no baselines, as calibrated
+
+
+def test_recognition_still_judges_where_the_share_clause_is_silent():
+    known = dict(share_restored=0.2, baseline_share=0.96, chance=0.1, plain_accuracy=0.6, encrypted_accuracy=0.12)
+    assert Evidence(recognition_accuracy=0.5, **known).restores is True
+    assert Evidence(recognition_accuracy=0.15, **known).restores is False
+
+
+def test_an_undetermined_attack_leaves_the_verdict_undetermined_unless_another_restores():
+    silent = Evidence(share_restored=0.2, baseline_share=0.96)
+    assert verdict([silent, Evidence(share_restored=0.0)]) is None
+    assert verdict([silent, Evidence(share_restored=1.0)]) is False  # key recovery still breaks it
+    from ppbench.reports.security import undetermined
+
+    assert undetermined([silent, Evidence(share_restored=0.0)])
+    assert not undetermined([silent, Evidence(share_restored=1.0)])
+
+
+def test_table_i_shows_an_undetermined_verdict_as_a_question_mark_with_its_reason(results_copy):
+    import json
+
+    from ppbench.reports.table1 import display_frame
+
+    record_file = next(results_copy.glob("proposed-vit_cpu-sample-cpu-s0-*/result.json"))
+    record = json.loads(record_file.read_text())
+    for entry in record["metrics"]["attacks"].values():
+        entry.update(share_restored=0.2, best_reading_images=entry.get("n_images") or 100)
+    record["metrics"].setdefault("baselines", {})["grey"] = {"ssim_mean": 0.53, "share_restored": 0.96}
+    record_file.write_text(json.dumps(record))
+    table = build_table1(load_results(results_copy))
+    row = next(r for r in table.rows if r.scheme == "proposed" and r.network == "vit_cpu")
+    assert row.secure is None and row.undetermined and row.basis == "share"
+    cells = display_frame(table)
+    mine = cells[(cells["Scheme"] == "proposed") & (cells["Network"] == "vit_cpu")].iloc[0]
+    assert mine["Security"] == "?" and mine["Paper's attacks only"].startswith("? ")
+    assert any(n.startswith("undetermined (?): for proposed") and "96%" in n for n in table.notes)
