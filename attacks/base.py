@@ -11,7 +11,8 @@ plaintexts by accident.
 torchattacks' pattern: one attack per class, one base class whose ``__call__`` owns the bookkeeping
 (device, eval mode, batching, no-grad, value-range conversion) and delegates to :meth:`Attack.forward`;
 ``fit(view)`` trains (progress bar, logging, ``train_seconds``). Configurations are per profile
-(``smoke``: seconds, ``cpu``: minutes on 2 cores, ``paper``: the original settings), overridable by
+(``smoke``: seconds, ``cpu``: minutes on 2 cores, ``paper``: the original settings; ``cpu224``: the learned
+attacks sized for 224 x 224 on 2 cores, the others as ``cpu``, :data:`PROFILE_FALLBACK`), overridable by
 keyword: ``create_attack("itn", scheme_name="le", image_size=32, block_size=4, profile="cpu", epochs=5)``.
 """
 
@@ -112,7 +113,8 @@ class Attack(abc.ABC):
             raise NotApplicableError(f"attack {self.info.name!r} does not apply to scheme {scheme_name!r}: {reason}; "
                                      "pick another attack (ppbench list attacks)")
         if self.configuration_profile(profile) not in self.default_configs:
-            raise InputError(f"unknown profile {profile!r} for attack {self.info.name!r}; known: {', '.join(self.default_configs)}")
+            known = [*self.default_configs, *(p for p, base in PROFILE_FALLBACK.items() if base in self.default_configs)]
+            raise InputError(f"unknown profile {profile!r} for attack {self.info.name!r}; known: {', '.join(dict.fromkeys(known))}")
         self.scheme_name = scheme_name
         self.image_size = int(image_size)
         self.block_size = None if block_size is None else int(block_size)

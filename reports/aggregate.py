@@ -75,7 +75,7 @@ class AttackStat:
                         recognition_accuracy=self.recognition.mean if self.recognition else None,
                         chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None,
                         encrypted_accuracy=self.encrypted_accuracy.mean if self.encrypted_accuracy else None,
-                        baseline_share=self.baseline_share)
+                        baseline_share=self.baseline_share, ssim_best=self.ssim.mean)
 
     @property
     def restores(self) -> bool | None:

@@ -16,11 +16,11 @@ import pandas as pd
 
 from ppbench.atomic import atomic_write_text
 
-from .load import RecordSet, attack_sort_key, scheme_sort_key
+from .load import RecordSet, attack_sort_key, natural_key, network_sort_key, scheme_sort_key
 
 #: csv column -> Markdown header, in order
 COLUMNS = {
-    "scheme": "Scheme", "network": "Network", "seed": "Seed", "attack": "Attack", "threat_model": "Threat model",
+    "scheme": "Scheme", "network": "Network", "profile": "Profile", "seed": "Seed", "attack": "Attack", "threat_model": "Threat model",
     "version": "Version", "reading": "Best reading", "ssim_mean": "SSIM as is", "ssim_best": "SSIM best reading",
     "ssim_best_image_median": "Median per image", "share_restored": "Images restored",
     "best_reading_images": "Images read", "recognition_accuracy": "Recognition",
@@ -34,8 +34,13 @@ def attack_table(records: RecordSet) -> pd.DataFrame:
     frame = records.attacks_frame()
     frame = frame[frame["status"] == "ok"].copy()
     frame["reading"] = [r.value for r in frame["reading"]]
-    order = sorted(range(len(frame)), key=lambda i: (scheme_sort_key(frame["scheme"].iloc[i]), frame["network"].iloc[i],
-                                                      frame["seed"].iloc[i], attack_sort_key(frame["attack"].iloc[i])))
+    def key(i: int) -> tuple[Any, ...]:
+        row = frame.iloc[i]
+        seed = row["seed"] if isinstance(row["seed"], (int, float)) and not pd.isna(row["seed"]) else -1
+        return (scheme_sort_key(row["scheme"]), natural_key(str(row["profile"])), network_sort_key(str(row["network"])),
+                seed, attack_sort_key(row["attack"]))
+
+    order = sorted(range(len(frame)), key=key)
     return frame.iloc[order][list(COLUMNS)].reset_index(drop=True)
 
 

@@ -118,10 +118,8 @@ class Scorecard:
 
     @property
     def verdict(self) -> str:
-        """'secure ✓' / 'not secure ✗' / 'no verdict' (no attack result)."""
-        if self.row.secure is None:
-            return "no verdict"
-        return "secure ✓" if self.row.secure else "not secure ✗"
+        """'secure ✓' / 'not secure ✗' / 'undetermined ?' (SSIM cannot judge at this size) / 'no verdict'."""
+        return _verdict_text(self.row.secure, self.row.undetermined)
 
     @property
     def verdict_reason(self) -> str:
@@ -129,6 +127,10 @@ class Scorecard:
         share of restored images against S (and its recognition, when recorded), or, for records without the
         per-image share, its mean SSIM against T."""
         top = self.row.strongest
+        if self.row.undetermined and top is not None and top.baseline_share is not None:
+            return (f"a uniform grey image reaches SSIM L = {RESTORED_IMAGE_SSIM:.2f} on {top.baseline_share:.0%} of the "
+                    f"test images (>= S = {RESTORED_SHARE:.2f}), so no share of restored images can judge at this "
+                    f"image size, and no attack returned the images themselves")
         if self.row.secure is None or top is None:
             return "no ciphertext-only attack result in the records"
         if self.row.basis == "share" and top.share is not None:
@@ -247,9 +249,13 @@ def _fewest(lines: list[AttackLine]) -> dict[str, tuple[float, str, float]]:
     return out
 
 
+#: the baselines a card shows for scale (``metrics.baselines``): record name -> what it is
+SCALE_BASELINES = {"ciphertext": "the ciphertext itself", "grey": "a uniform grey image", "wrong_key": "a wrong-key decryption"}
+
+
 def _baselines(runs: list[Run]) -> dict[str, Stat]:
     out: dict[str, Stat] = {}
-    for name in ("ciphertext", "wrong_key"):
+    for name in SCALE_BASELINES:
         values = [((r.record.get("metrics") or {}).get("baselines") or {}).get(name, {}).get("ssim_mean")
                   for r in runs]
         stat = Stat.of(pd.Series([v for v in values if isinstance(v, (int, float))], dtype=float))
@@ -339,11 +345,11 @@ def summary_frame(card: Scorecard) -> pd.DataFrame:
     theirs = card.row.paper_strongest
     if theirs is not None:
         rows.append((f"The paper's attacks alone ({', '.join(a.upper() for a in paper_attacks())})",
-                     f"{'secure ✓' if card.row.paper_secure else 'not secure ✗'}: strongest {theirs.label}, "
+                     f"{_verdict_text(card.row.paper_secure, card.row.paper_undetermined)}: strongest {theirs.label}, "
                      f"SSIM {theirs.ssim.text(3)}"))
     for unit, count in card.fewest.items():
         rows.append((f"Fewest {unit} to break", f"{count_text(count)}"))
-    for name, title in (("ciphertext", "the ciphertext itself"), ("wrong_key", "a wrong-key decryption")):
+    for name, title in SCALE_BASELINES.items():
         if name in card.baselines:
             rows.append((f"For scale: SSIM of {title}", card.baselines[name].text(3)))
     return pd.DataFrame(rows, columns=["Quantity", "Value"])
@@ -451,9 +457,15 @@ def _figure(png: bytes, alt: str, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def _verdict_text(secure: bool | None, undetermined: bool) -> str:
+    if secure is None:
+        return "undetermined ?" if undetermined else "no verdict"
+    return "secure ✓" if secure else "not secure ✗"
+
+
 def render_html(card: Scorecard, strip_png: bytes | None, curves_png: bytes | None) -> str:
     """The card as one self-contained HTML page (figures as base64 data URIs, inline style, no scripts)."""
-    kind = "none" if card.row.secure is None else ("secure" if card.row.secure else "broken")
+    kind = "none" if card.row.secure is None else ("secure" if card.row.secure else "broken")  # undetermined: "none"
     esc = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',

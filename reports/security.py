@@ -85,6 +85,9 @@ RESTORED_IMAGE_SSIM = 0.30
 """L: an image is restored when its best-reading SSIM is at least L (the evaluator records the share)."""
 RESTORED_SHARE = 0.25
 """S: an attack restores a scheme when at least this share of the test images is restored."""
+BROKEN_SSIM = 0.99
+"""An attack whose mean best-reading SSIM reaches this returns the images themselves (the break level of key
+recovery on lossless ciphertexts): it restores the scheme at any size, whatever the share clause can judge."""
 RECOGNISED_FRACTION = 0.5
 """R: an attack's output is recognised when the plain classifier's accuracy on it is at least
 chance + R x (its accuracy on plain images - chance)."""
@@ -101,6 +104,7 @@ class Evidence:
     plain_accuracy: float | None = None
     encrypted_accuracy: float | None = None
     baseline_share: float | None = None  # the share a no-information baseline (a grey image) reaches
+    ssim_best: float | None = None  # the attack's mean SSIM by its best reading
 
     @property
     def share_level_separates(self) -> bool:
@@ -135,19 +139,26 @@ class Evidence:
         return bool(self.recognition_accuracy >= level)
 
     @property
+    def broken(self) -> bool:
+        """The attack's output is the image itself (mean best-reading SSIM >= :data:`BROKEN_SSIM`, an exact or
+        near-exact key): restored at any image size, whatever a grey image scores."""
+        return not _missing(self.ssim_best) and self.ssim_best >= BROKEN_SSIM
+
+    @property
     def restores(self) -> bool | None:
-        """True when either criterion holds, False when the share is known and neither holds, None without a share
-        or where neither clause can judge (see :attr:`undetermined`)."""
+        """True when the output is the image itself or either clause holds, False when the share clause judges
+        and neither holds, None without a share or where the share clause is silent and recognition does not
+        add a cross (recognition only ever adds one; see :attr:`undetermined`)."""
+        if self.broken:
+            return True
         by_share, recognised = self.restored_by_share, self.recognised
         if by_share is None:
-            if recognised is not None:
-                return recognised if not _missing(self.share_restored) else (True if recognised else None)
-            return None
+            return True if recognised else None
         return bool(by_share or recognised)
 
     @property
     def undetermined(self) -> bool:
-        """The record has a share, but the baselines reach S and no recognition judges: SSIM cannot decide."""
+        """The record has a share, but a grey image reaches S and nothing else decides: SSIM cannot judge here."""
         return not _missing(self.share_restored) and self.restores is None
 
 
@@ -157,21 +168,21 @@ def attack_restores(evidence: Evidence) -> bool | None:
 
 
 def verdict(evidence: list[Evidence]) -> bool | None:
-    """Secure (True) when no attack restores the scheme and every one is judged, not secure (False) when one
-    does; None when some attack cannot be judged by this rule: older records without a share (then
-    :func:`is_secure`, the old mean rule, decides) or an undetermined one (:attr:`Evidence.undetermined`)."""
+    """Not secure (False) when some attack restores the scheme; secure (True) when none does and some attack is
+    judged, none undetermined (attacks from older records without a share are passed over); None when no attack
+    can be judged (older records only: then :func:`is_secure`, the old mean rule, decides) or some attack is
+    undetermined (:attr:`Evidence.undetermined`)."""
     judged = [e.restores for e in evidence]
     if any(j is True for j in judged):
         return False
-    if judged and all(j is False for j in judged):
-        return True
     if any(j is False for j in judged) and not any(e.undetermined for e in evidence):
-        return True  # the others are older records the rule cannot read
+        return True
     return None
 
 
 def undetermined(evidence: list[Evidence]) -> bool:
-    """No attack restores the scheme, and some attack's share cannot be judged (its baselines reach S)."""
+    """No attack restores the scheme and some attack's share cannot be judged (a grey image reaches S there):
+    Table I's "?"."""
     return verdict(evidence) is None and any(e.undetermined for e in evidence)
 
 
@@ -189,7 +200,8 @@ def rule_text(threshold: float = DEFAULT_SSIM_THRESHOLD) -> str:
             f"negative or mirror image reveals as much); an image is restored at SSIM >= L = {RESTORED_IMAGE_SSIM:.2f}, and "
             f"an attack restores the scheme when it restores at least S = {RESTORED_SHARE:.0%} of the test images (judged only "
             f"where a uniform grey image stays below S; where it does not, as at 224 x 224 on upscaled "
-            f"images, the share decides nothing and the verdict is ? unless another clause or attack decides), or when "
+            f"images, the share decides nothing and the verdict is ? unless an attack returns the images themselves, "
+            f"mean SSIM >= {BROKEN_SSIM:g}, or recognition adds a cross), or when "
             f"the study's plain-trained classifier, given its output, scores at least chance + {RECOGNISED_FRACTION:g} x "
             f"(its plain accuracy - chance) (where `ppbench recognise` recorded it and the classifier stays below that level on the ciphertexts themselves). Calibration (sample test images): "
             f"a perfect FR (FR of the plain image) restores 76 % of the images, FR on PE 66 %, the GAN on LE 100 % "

@@ -49,7 +49,9 @@ Table I that no record matches (its cells empty, and a note says so). Columns:
   when there is one.
 - ``Security``: the verdict of :mod:`ppbench.reports.security`'s rule (records without the per-image share:
   the old mean-SSIM rule at the threshold given, and a note says so; ``table1.csv`` has both, ``secure`` and
-  ``secure_mean_rule``); a note
+  ``secure_mean_rule``); ``?`` where the rule is undetermined (a grey image reaches the share S at that
+  image size, e.g. 224 x 224 on upscaled images: a note says so; ``secure_undetermined``,
+  ``paper_attacks_secure_undetermined`` and ``baseline_share_restored`` in ``table1.csv``); a note
   flags a verdict that rests on fewer than the paper's three attacks (FR, GAN, ITN), since an attack not
   run cannot break anything.
 - ``Paper ...``: the paper's figures from ``paper_table1.json`` (fractions), matched by scheme and by the
@@ -82,8 +84,8 @@ from ppbench.paper import paper_table, seed_paper_attacks
 from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, reduced_flags,
                         strongest, strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
-from .security import (DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, is_secure, rule_text, undetermined,
-                       verdict)
+from .security import (BROKEN_SSIM, DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, is_secure, rule_text,
+                       undetermined, verdict)
 
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -256,6 +258,7 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
     no_attacks: set[tuple[str, str]] = set()
     partial: set[tuple[str, str]] = set()
     reduced_noted: set[tuple[str, str]] = set()
+    undetermined_noted: set[tuple[str, str]] = set()
     for scheme, network, profile in sorted(keys, key=lambda k: (scheme_sort_key(k[0]), network_sort_key(k[1]),
                                                                  natural_key(k[2]))):
         paper = _match_paper(scheme, network, paper_rows)
@@ -285,13 +288,15 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             evidence = [st.evidence for st in stats.values()]
             row.undetermined = undetermined(evidence)
             row.basis = "share" if verdict(evidence) is not None or row.undetermined else "mean"
-            if row.undetermined or row.paper_undetermined:
+            if (row.undetermined or row.paper_undetermined) and (scheme, profile) not in undetermined_noted:
+                undetermined_noted.add((scheme, profile))
                 level = max(st.baseline_share for st in stats.values() if st.baseline_share is not None)
                 notes.append(f"undetermined (?): for {scheme} (profile {profile}) a uniform grey image, which carries "
                              f"no information about the image, reaches SSIM {RESTORED_IMAGE_SSIM:.2f} on "
                              f"{level:.0%} of the test images (>= S = {RESTORED_SHARE:.0%}), so the SSIM level cannot tell "
                              f"restored from not restored at this image size; an attack's share there decides nothing "
-                             f"(key recovery, exact or not, still does)")
+                             f"(an attack that returns the images themselves, mean SSIM >= {BROKEN_SSIM:g}, still "
+                             f"breaks it)")
             if row.basis == "mean":
                 notes.append(f"old rule: the records of {scheme} (profile {profile}) lack the per-image share of restored "
                              f"images; its verdict is the old mean-SSIM rule's (rerun its attacks, or "

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from ppbench.attack_eval import best_reading_fields, no_information_baselines
+from ppbench.errors import PPBenchError
 from ppbench.metrics import ssim_readings
 from ppbench.npzfile import read_npz
 from ppbench.records import RECORD_FILE, read_record, write_record
@@ -82,7 +83,11 @@ def rescore_run(run_dir: Path, force: bool = False) -> list[str]:
                        f"{fields['ssim_best_image_mean']:.3f} over {fields['best_reading_images']} image(s)")
     baselines = record.setdefault("metrics", {}).setdefault("baselines", {})
     if force or "grey" not in baselines:
-        added = rescore_baselines(run_dir, record)
+        try:
+            added = rescore_baselines(run_dir, record)
+        except PPBenchError as exc:  # e.g. its data set is not on this machine: the other runs go on
+            added = {}
+            changed.append(f"{run_dir.name} baselines: not added ({exc})")
         if added:
             for label, fields in added.items():
                 baselines[label] = {**baselines.get(label, {}), **fields}

@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.track:
             _track_epochs(attack, ciphertexts, test, track)
         start = time.perf_counter()
-        attack.fit(view)
+        try:
+            attack.fit(view)
+        finally:
+            gan_module.log_epoch = _LOG_EPOCH
         seconds = time.perf_counter() - start
-        gan_module.log_epoch = _LOG_EPOCH
         readings = ssim_readings(attack(ciphertexts), test, preset=SSIM_PRESET)
         fields = best_reading_fields(*readings)
         summary = attack.training_summary()

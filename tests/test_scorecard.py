@@ -288,3 +288,11 @@ def test_plugin_after_the_subcommand_scores_a_scheme_from_outside_ppbench(result
     md = (tmp_path / "card" / "renamed_pe.md").read_text()
     assert "Test plugin: PE under another name" in md and "| fr |" in md
     assert f"{_record(copied, 'plain')['metrics']['accuracy']:.4f}" in _line(md, "| Plain on the same network")
+
+
+def test_an_undetermined_verdict_reads_as_such_not_as_a_cross():
+    from ppbench.reports.scorecard import _verdict_text
+
+    assert _verdict_text(None, True) == "undetermined ?"
+    assert _verdict_text(None, False) == "no verdict"
+    assert (_verdict_text(True, False), _verdict_text(False, False)) == ("secure ✓", "not secure ✗")

@@ -141,20 +141,24 @@ def test_the_share_clause_is_silent_where_a_no_information_baseline_reaches_s():
     assert Evidence(share_restored=0.2).restores is False  # older records: no baselines, as calibrated
 
 
-def test_recognition_still_judges_where_the_share_clause_is_silent():
-    known = dict(share_restored=0.2, baseline_share=0.96, chance=0.1, plain_accuracy=0.6, encrypted_accuracy=0.12)
+def test_where_the_share_clause_is_silent_recognition_can_add_a_cross_but_never_a_check_mark():
+    known = dict(share_restored=0.9, baseline_share=0.96, chance=0.1, plain_accuracy=0.6, encrypted_accuracy=0.12)
     assert Evidence(recognition_accuracy=0.5, **known).restores is True
-    assert Evidence(recognition_accuracy=0.15, **known).restores is False
+    unrecognised = Evidence(recognition_accuracy=0.15, **known)  # FR on PE is restored yet barely recognised
+    assert unrecognised.restores is None and unrecognised.undetermined
 
 
-def test_an_undetermined_attack_leaves_the_verdict_undetermined_unless_another_restores():
-    silent = Evidence(share_restored=0.2, baseline_share=0.96)
-    assert verdict([silent, Evidence(share_restored=0.0)]) is None
-    assert verdict([silent, Evidence(share_restored=1.0)]) is False  # key recovery still breaks it
-    from ppbench.reports.security import undetermined
+def test_an_undetermined_verdict_unless_an_attack_returns_the_images_themselves():
+    from ppbench.reports.security import BROKEN_SSIM, undetermined
 
-    assert undetermined([silent, Evidence(share_restored=0.0)])
-    assert not undetermined([silent, Evidence(share_restored=1.0)])
+    grey = 0.96  # the run's baseline: every attack on it carries the same
+    fr = Evidence(share_restored=0.2, baseline_share=grey, ssim_best=0.21)
+    exact = Evidence(share_restored=1.0, baseline_share=grey, ssim_best=1.0)  # key recovery: the images themselves
+    near = Evidence(share_restored=1.0, baseline_share=grey, ssim_best=BROKEN_SSIM - 0.01)
+    assert verdict([fr, Evidence(share_restored=0.0, baseline_share=grey, ssim_best=0.1)]) is None
+    assert undetermined([fr]) and not undetermined([fr, exact])
+    assert exact.restores is True and verdict([fr, exact]) is False
+    assert near.restores is None  # short of the images themselves, a high share there proves nothing
 
 
 def test_table_i_shows_an_undetermined_verdict_as_a_question_mark_with_its_reason(results_copy):
@@ -164,7 +168,7 @@ def test_table_i_shows_an_undetermined_verdict_as_a_question_mark_with_its_reaso
 
     record_file = next(results_copy.glob("proposed-vit_cpu-sample-cpu-s0-*/result.json"))
     record = json.loads(record_file.read_text())
-    for entry in record["metrics"]["attacks"].values():
+    for entry in record["metrics"]["attacks"].values():  # fr and itn: neither returns the images themselves
         entry.update(share_restored=0.2, best_reading_images=entry.get("n_images") or 100)
     record["metrics"].setdefault("baselines", {})["grey"] = {"ssim_mean": 0.53, "share_restored": 0.96}
     record_file.write_text(json.dumps(record))
