@@ -20,7 +20,7 @@ How one network is trained is a :class:`Recipe`, chosen by the network's family 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
 from .paper import paper_table
@@ -187,9 +187,8 @@ register_profile(Profile(
 # The paper's own size on 2 cores: the seed paper evaluates its scheme at 224 x 224 with M = 16 (CIFAR upscaled,
 # Sec. IV-A). A patch-16 vit_cpu (dim 128, depth 4: 0.46 s per 64-image step at 224 here) from scratch on 1,000
 # images, batch 64, 30 epochs; the attacks' learned networks get their own cpu224 sizes (ppbench.attacks).
-CPU224_RECIPE = Recipe(
-    optimizer="adamw", lr_plain=2e-3, lr_encrypted=2e-3, momentum=0.9, beta2=0.999, weight_decay=0.05,
-    batch_size=64, epochs=30, schedule="cosine", warmup_fraction=0.1, grad_clip=1.0,
+CPU224_RECIPE = replace(
+    CPU_RECIPE, batch_size=64, epochs=30,
     source="ppbench's choice: the cpu recipe with batch 64 and 30 epochs (1,000 images give 16 steps an epoch)",
 )
 
