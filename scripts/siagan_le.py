@@ -8,6 +8,7 @@ verdict's per-image best reading (the share of images at SSIM >= 0.30, ppbench.r
 
     python scripts/siagan_le.py                     # every variant, the larger subset when ../shared has it
     python scripts/siagan_le.py --variants siagan --epochs 40 --n-train 1000
+    python scripts/siagan_le.py --variants blocknet,blocknet_key_free,blocknet_mixup,blocknet_labels  # the options
 
 Prints one line per variant (mean / median best-reading SSIM, share restored, epochs, steps, seconds) and writes
 them as JSON with --out. ``--track`` also scores the generator on the test images after every epoch (an analysis
@@ -38,6 +39,10 @@ VARIANTS: dict[str, dict[str, object]] = {
     "siagan": {"generator": "siagan", "init": "default"},  # per-position first stage, DCGAN discriminator, BCE
     "siagan_hinge": {"generator": "siagan", "discriminator": "sngan", "loss": "hinge", "d_width": 256,
                      "init": "default", "betas_g": (0.9, 0.999)},  # the paper's losses, a narrower discriminator
+    # SIA-GAN's options (docs/attacks.md), on the cpu GAN: key-free block-grid augmentation, mixup, the label loss
+    "blocknet_key_free": {"augment": "key_free"},
+    "blocknet_mixup": {"mixup": 0.2},
+    "blocknet_labels": {"attack": "gan_labels"},  # threat model ciphertext_only_unpaired_plain_labels
 }
 
 
@@ -60,17 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset(dataset).subset(args.n_train, args.n_eval)
     split = split_training(data.x_train.shape[0], "disjoint")
     victim_train, attacker_plain = data.x_train[slice(*split["victim_train"])], data.x_train[slice(*split["attacker_train"])]
+    victim_labels = data.y_train[slice(*split["victim_train"])]
     scheme = KeySource(purpose="victim").new_scheme("le", 32, 4)  # a fresh key from the OS CSPRNG
     test = data.x_test
     ciphertexts = scheme.encrypt(test)
     rows = []
     for variant in args.variants.split(","):
         torch.manual_seed(args.seed)
-        overrides = dict(VARIANTS[variant], **({"epochs": args.epochs} if args.epochs else {}),
+        options = dict(VARIANTS[variant])
+        name = str(options.pop("attack", "gan"))
+        overrides = dict(options, **({"epochs": args.epochs} if args.epochs else {}),
                          **({"patience": args.patience} if args.patience is not None else {}))
-        attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu", **overrides)
+        attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **overrides)
         view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
-                          generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"))
+                          generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"),
+                          victim_labels=victim_labels)
         track: list[dict[str, float]] = []
         if args.track:
             _track_epochs(attack, ciphertexts, test, track)
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         readings = ssim_readings(attack(ciphertexts), test, preset=SSIM_PRESET)
         fields = best_reading_fields(*readings)
         summary = attack.training_summary()
-        row = {"variant": variant, "dataset": dataset, "victim": victim_train.shape[0], "attacker": attacker_plain.shape[0],
+        row = {"variant": variant, "attack": name, "dataset": dataset, "victim": victim_train.shape[0], "attacker": attacker_plain.shape[0],
                "n_eval": test.shape[0], "ssim_as_is": float(readings[0].mean()),
                "ssim_best_mean": fields["ssim_best_image_mean"], "ssim_best_median": fields["ssim_best_image_median"],
                "share_restored": fields["share_restored"], "seconds": round(seconds, 1),
