@@ -122,7 +122,7 @@ def evaluate_attacks(
     name, block = scheme.info.name, scheme.block_size
     attacker_secret = load_or_create_attacker_secret(attack_dir)
     cipher_ssim = ssim(display, plain_test, preset=SSIM_PRESET)
-    baselines = baseline_entries(scheme, plain_test, ciphertexts, attacker_secret)
+    baselines = baseline_entries(scheme, plain_test, ciphertexts, display, attacker_secret)
     break_ssim = break_level(baselines["key_holder"]["ssim_mean"])
     log.info("%s: baselines: ciphertext SSIM %.4f, wrong key SSIM %.4f", name,
              baselines["ciphertext"]["ssim_mean"], baselines["wrong_key"]["ssim_mean"])
@@ -200,16 +200,19 @@ GREY_LEVEL = 128
 """The no-information baseline: a uniform grey image (what an attack that learnt nothing might return)."""
 
 
-def baseline_entries(scheme: Any, plain_test: torch.Tensor, ciphertexts: torch.Tensor,
+def baseline_entries(scheme: Any, plain_test: torch.Tensor, ciphertexts: torch.Tensor, display: torch.Tensor,
                      attacker_secret: bytes) -> dict[str, dict[str, Any]]:
-    """``metrics.baselines``: SSIM / PSNR against ``plain_test`` of what needs no attack (the ciphertext as
-    displayed, a uniform grey image), of a wrong key's decryption and of the key holder's; the no-information ones
-    also with the per-image best-reading fields the verdict reads, which say whether its SSIM level can separate
-    restored from not restored at this image size (at 224 x 224 on upscaled images a grey image scores high)."""
-    name, block, size = scheme.info.name, scheme.block_size, scheme.image_size[0]
-    wrongly_decrypted = _wrong_key_scheme(name, size, block, attacker_secret).decrypt(ciphertexts)
+    """``metrics.baselines``: SSIM / PSNR against ``plain_test`` of what needs no attack (``display``, the
+    ciphertexts as displayed; a uniform grey image), of a wrong key's decryption and of the key holder's; the
+    first two also with the per-image best-reading fields, the grey one of which says whether the verdict's SSIM
+    level can separate restored from not restored at this image size (at 224 x 224 on upscaled images it cannot)."""
+    from ppbench.attacks import KeySource
+
+    wrong = KeySource(attacker_secret, purpose="wrong-key").new_scheme(scheme.info.name, scheme.image_size[0],
+                                                                       scheme.block_size)
+    wrongly_decrypted = wrong.decrypt(ciphertexts)
     key_holder = scheme.decrypt(ciphertexts)  # what the key's owner sees: the plain image, or its JPEG-damaged copy
-    out = no_information_baselines(plain_test, scheme.to_display(ciphertexts))
+    out = no_information_baselines(plain_test, display)
     for label, images in (("wrong_key", wrongly_decrypted), ("key_holder", key_holder)):
         out[label] = _summary(ssim(images, plain_test, preset=SSIM_PRESET), psnr(images, plain_test))
     return out
@@ -225,12 +228,6 @@ def no_information_baselines(plain_test: torch.Tensor, display: torch.Tensor | N
             readings = ssim_readings(images, plain_test, preset=SSIM_PRESET)
             out[label] = {**_summary(readings[0], psnr(images, plain_test)), **best_reading_fields(*readings)}
     return out
-
-
-def _wrong_key_scheme(name: str, image_size: int, block: int | None, attacker_secret: bytes) -> Any:
-    from ppbench.attacks import KeySource
-
-    return KeySource(attacker_secret, purpose="wrong-key").new_scheme(name, image_size, block)
 
 
 def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Tensor, plain_test: torch.Tensor,

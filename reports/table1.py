@@ -84,8 +84,8 @@ from ppbench.paper import paper_table, seed_paper_attacks
 from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, reduced_flags,
                         strongest, strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
-from .security import (BROKEN_SSIM, DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, is_secure, rule_text,
-                       undetermined, verdict)
+from .security import (BROKEN_SSIM, DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, Evidence, is_secure,
+                       rule_text, undetermined, verdict)
 
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -279,15 +279,16 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             mine = [st for a, st in stats.items() if a in theirs]
             row.paper_strongest = strongest_by_rule(mine)
             row.paper_mean_rule_secure = is_secure(strongest(mine).ssim.mean, ssim_threshold)
-            row.paper_secure = _verdict(mine, row.paper_mean_rule_secure)
-            row.paper_undetermined = undetermined([st.evidence for st in mine])
+            evidence = [st.evidence for st in mine]
+            row.paper_secure, _ = _verdict(evidence, row.paper_mean_rule_secure)
+            row.paper_undetermined = undetermined(evidence)
         if stats:
             row.strongest = strongest_by_rule(stats.values())
             row.mean_rule_secure = is_secure(strongest(stats.values()).ssim.mean, ssim_threshold)
-            row.secure = _verdict(list(stats.values()), row.mean_rule_secure)
             evidence = [st.evidence for st in stats.values()]
+            row.secure, by_mean_rule = _verdict(evidence, row.mean_rule_secure)
             row.undetermined = undetermined(evidence)
-            row.basis = "share" if verdict(evidence) is not None or row.undetermined else "mean"
+            row.basis = "mean" if by_mean_rule else "share"
             if (row.undetermined or row.paper_undetermined) and (scheme, profile) not in undetermined_noted:
                 undetermined_noted.add((scheme, profile))
                 level = max(st.baseline_share for st in stats.values() if st.baseline_share is not None)
@@ -363,14 +364,14 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
                   source=source, notes=notes, description=records.describe())
 
 
-def _verdict(stats: list[AttackStat], mean_rule: bool | None) -> bool | None:
-    """The rule's verdict on ``stats`` (:func:`ppbench.reports.security.verdict`), else, for older records the rule
-    cannot read, the old mean rule's; None where the rule is undetermined (the old rule would be no better)."""
-    evidence = [st.evidence for st in stats]
+def _verdict(evidence: list[Evidence], mean_rule: bool | None) -> tuple[bool | None, bool]:
+    """(secure, whether the old mean rule gave it): the rule's verdict (:func:`ppbench.reports.security.verdict`),
+    else, for older records the rule cannot read, ``mean_rule``; None where the rule is undetermined (the old rule
+    would be no better)."""
     judged = verdict(evidence)
     if judged is None and not undetermined(evidence):
-        return mean_rule
-    return judged
+        return mean_rule, True
+    return judged, False
 
 
 # -- views ---------------------------------------------------------------------------------------------
