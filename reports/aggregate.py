@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from .load import Reading, attack_sort_key
-from .security import Evidence
+from .security import CALIBRATED_SIZES, Evidence
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class AttackStat:
     encrypted_accuracy: Stat | None = None  # and on this scheme's encrypted test images
     reduced: bool | None = None  # some record's training was cut by a budget below the original's (None: not recorded)
     baseline_share: float | None = None  # the largest share a no-information baseline reaches (None: not recorded)
+    calibrated_size: bool = True  # every record is at an image size the verdict's levels were calibrated at
 
     @property
     def label(self) -> str:
@@ -75,7 +76,8 @@ class AttackStat:
                         recognition_accuracy=self.recognition.mean if self.recognition else None,
                         chance=self.chance, plain_accuracy=self.plain_accuracy.mean if self.plain_accuracy else None,
                         encrypted_accuracy=self.encrypted_accuracy.mean if self.encrypted_accuracy else None,
-                        baseline_share=self.baseline_share, ssim_best=self.ssim.mean)
+                        baseline_share=self.baseline_share, ssim_best=self.ssim.mean,
+                        calibrated_size=self.calibrated_size)
 
     @property
     def restores(self) -> bool | None:
@@ -147,7 +149,8 @@ def attack_stats(attacks: pd.DataFrame, ciphertext_only: bool = True,
                 plain_accuracy=Stat.of(group["recognition_plain"]),
                 encrypted_accuracy=Stat.of(group["recognition_encrypted"]),
                 reduced=any(flags) if flags else None,
-                baseline_share=float(group["baseline_share"].max()) if group["baseline_share"].notna().any() else None)
+                baseline_share=float(group["baseline_share"].max()) if group["baseline_share"].notna().any() else None,
+                calibrated_size=bool(group["image_size"].isin(CALIBRATED_SIZES).all()))
     return out
 
 

@@ -289,7 +289,7 @@ class RecordSet:
         the restored images; ``recognition_chance`` / ``recognition_plain`` / ``recognition_encrypted``: its
         chance level and its accuracy on the plain and this run's encrypted test images (``metrics.recognition``;
         NaN until ``ppbench recognise`` ran). ``baseline_share``: :attr:`Run.baseline_share` (NaN in older
-        records). ``version``, ``train_seconds`` and :data:`TRAINING_FIELDS`: which
+        records); ``image_size``: :attr:`Run.image_size` (what the verdict's calibration holds for). ``version``, ``train_seconds`` and :data:`TRAINING_FIELDS`: which
         version of the attack ran and, for a learned one, how long it trained and why it stopped (None / NaN
         where the record has none)."""
         rows = []
@@ -319,15 +319,15 @@ class RecordSet:
                     **{name: _num(attack.get(name)) for name in PER_IMAGE_FIELDS},
                     **{name: _num(recognition.get(key)) for name, key in RECOGNITION_FIELDS.items()},
                     "recognition_accuracy": _num(attack.get("recognition_accuracy")),
-                    "baseline_share": _num(baseline_share),
+                    "baseline_share": _num(baseline_share), "image_size": run.image_size,
                     "version": attack.get("version"), "train_seconds": _num(attack.get("train_seconds")),
                     **{name: attack.get(name) for name in TRAINING_FIELDS},
                 })
         columns = ["run_id", "scheme", "network", "dataset", "data", "profile", "seed", "attack", "ssim_mean", "ssim_std",
                    "ssim_mean_inverted", "ssim_mean_mirrored", "n_images", "threat_model", "ciphertexts_to_break",
                    "curve_max_n", "ssim_best", "reading", "status", "reason", "generic", "chosen_images", "broken",
-                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy", "baseline_share", "version", "train_seconds",
-                   *TRAINING_FIELDS]
+                   *PER_IMAGE_FIELDS, *RECOGNITION_FIELDS, "recognition_accuracy", "baseline_share", "image_size", "version",
+                   "train_seconds", *TRAINING_FIELDS]
         return pd.DataFrame(rows, columns=columns)
 
     def describe(self) -> str:

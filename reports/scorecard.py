@@ -127,10 +127,12 @@ class Scorecard:
         share of restored images against S (and its recognition, when recorded), or, for records without the
         per-image share, its mean SSIM against T."""
         top = self.row.strongest
-        if self.row.undetermined and top is not None and top.baseline_share is not None:
-            return (f"a uniform grey image reaches SSIM L = {RESTORED_IMAGE_SSIM:.2f} on {top.baseline_share:.0%} of the "
-                    f"test images (>= S = {RESTORED_SHARE:.2f}), so no share of restored images can judge at this "
-                    f"image size, and no attack returned the images themselves")
+        if self.row.undetermined and top is not None:
+            grey = (f"a uniform grey image reaches SSIM L = {RESTORED_IMAGE_SSIM:.2f} on {top.baseline_share:.0%} of the "
+                    f"test images (>= S = {RESTORED_SHARE:.2f})" if top.baseline_share is not None else
+                    "the records have no grey baseline and are not at an image size the rule was calibrated at")
+            return (f"{grey}, so no share of restored images can judge at this image size, and no attack returned the "
+                    "images themselves")
         if self.row.secure is None or top is None:
             return "no ciphertext-only attack result in the records"
         if self.row.basis == "share" and top.share is not None:

@@ -85,6 +85,9 @@ RESTORED_IMAGE_SSIM = 0.30
 """L: an image is restored when its best-reading SSIM is at least L (the evaluator records the share)."""
 RESTORED_SHARE = 0.25
 """S: an attack restores a scheme when at least this share of the test images is restored."""
+CALIBRATED_SIZES = frozenset({"32x32"})
+"""Image sizes (``HxW``) at which L and S were calibrated (the table above): where a record has no grey baseline
+(written before 2026-11-30), the share clause judges only at these sizes."""
 BROKEN_SSIM = 0.99
 """An attack whose mean best-reading SSIM reaches this returns the images themselves (the break level of key
 recovery on lossless ciphertexts): it restores the scheme at any size, whatever the share clause can judge."""
@@ -105,12 +108,16 @@ class Evidence:
     encrypted_accuracy: float | None = None
     baseline_share: float | None = None  # the share a no-information baseline (a grey image) reaches
     ssim_best: float | None = None  # the attack's mean SSIM by its best reading
+    calibrated_size: bool = True  # the records are at an image size L and S were calibrated at (CALIBRATED_SIZES)
 
     @property
     def share_level_separates(self) -> bool:
         """Whether the SSIM level L separates restored from not restored here: what carries no information about
-        the image (recorded baselines) stays below S. Unknown baselines (older records): assumed, as calibrated."""
-        return _missing(self.baseline_share) or self.baseline_share < RESTORED_SHARE
+        the image (recorded baselines) stays below S. Unknown baselines (older records): only at an image size
+        the levels were calibrated at (at 224 x 224 a grey image reaches L on 96 % of the images)."""
+        if _missing(self.baseline_share):
+            return self.calibrated_size
+        return self.baseline_share < RESTORED_SHARE
 
     @property
     def restored_by_share(self) -> bool | None:

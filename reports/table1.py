@@ -84,8 +84,8 @@ from ppbench.paper import paper_table, seed_paper_attacks
 from .aggregate import (AttackStat, Stat, attack_stats, chosen_to_break, counts_text, fewest_to_break, reduced_flags,
                         strongest, strongest_by_rule)
 from .load import NO_NETWORK, RecordSet, attack_sort_key, dataset_summary, natural_key, network_sort_key, scheme_sort_key
-from .security import (BROKEN_SSIM, DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE, Evidence, is_secure,
-                       rule_text, undetermined, verdict)
+from .security import (BROKEN_SSIM, CALIBRATED_SIZES, DEFAULT_SSIM_THRESHOLD, RESTORED_IMAGE_SSIM, RESTORED_SHARE,
+                       Evidence, is_secure, rule_text, undetermined, verdict)
 
 FAMILIES = ("cifar10", "cifar100")
 FAMILY_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
@@ -291,10 +291,13 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             row.basis = "mean" if by_mean_rule else "share"
             if (row.undetermined or row.paper_undetermined) and (scheme, profile) not in undetermined_noted:
                 undetermined_noted.add((scheme, profile))
-                level = max(st.baseline_share for st in stats.values() if st.baseline_share is not None)
-                notes.append(f"undetermined (?): for {scheme} (profile {profile}) a uniform grey image, which carries "
-                             f"no information about the image, reaches SSIM {RESTORED_IMAGE_SSIM:.2f} on "
-                             f"{level:.0%} of the test images (>= S = {RESTORED_SHARE:.0%}), so the SSIM level cannot tell "
+                levels = [st.baseline_share for st in stats.values() if st.baseline_share is not None]
+                why = (f"a uniform grey image, which carries no information about the image, reaches SSIM "
+                       f"{RESTORED_IMAGE_SSIM:.2f} on {max(levels):.0%} of the test images (>= S = {RESTORED_SHARE:.0%})"
+                       if levels else "its records predate the grey baseline and are not at an image size the "
+                       f"rule was calibrated at ({', '.join(sorted(CALIBRATED_SIZES))}; rescore them with "
+                       "scripts/rescore_records.py)")
+                notes.append(f"undetermined (?): for {scheme} (profile {profile}) {why}, so the SSIM level cannot tell "
                              f"restored from not restored at this image size; an attack's share there decides nothing "
                              f"(an attack that returns the images themselves, mean SSIM >= {BROKEN_SSIM:g}, still "
                              f"breaks it)")

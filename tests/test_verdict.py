@@ -139,6 +139,27 @@ def test_the_share_clause_is_silent_where_a_no_information_baseline_reaches_s():
     assert Evidence(share_restored=0.9, baseline_share=0.96).restores is None  # a high share means nothing there
     assert Evidence(share_restored=0.2, baseline_share=RESTORED_SHARE - 0.01).restores is False
     assert Evidence(share_restored=0.2).restores is False  # older records: no baselines, as calibrated
+    # ... but only at a calibrated size: at 224 x 224 an unknown baseline may well reach S
+    assert Evidence(share_restored=0.2, calibrated_size=False).undetermined
+
+
+def test_an_older_record_at_224_without_a_grey_baseline_is_undetermined_not_secure(results_copy):
+    import json
+
+    record_file = next(results_copy.glob("proposed-vit_cpu-sample-cpu-s0-*/result.json"))
+    record = json.loads(record_file.read_text())
+    for entry in record["metrics"]["attacks"].values():
+        entry.update(share_restored=0.0, best_reading_images=entry.get("n_images") or 100)
+    record["metrics"].pop("baselines", None)
+    record_file.write_text(json.dumps(record))
+    row = next(r for r in build_table1(load_results(results_copy)).rows if r.scheme == "proposed")
+    assert row.secure is True  # 32 x 32: the size L and S were calibrated at
+    record["dataset"]["image_size"] = record["scheme"]["image_size"] = [224, 224]
+    record_file.write_text(json.dumps(record))
+    table = build_table1(load_results(results_copy))
+    row = next(r for r in table.rows if r.scheme == "proposed")
+    assert row.secure is None and row.undetermined
+    assert any(n.startswith("undetermined (?): for proposed") and "predate the grey baseline" in n for n in table.notes)
 
 
 def test_where_the_share_clause_is_silent_recognition_can_add_a_cross_but_never_a_check_mark():
