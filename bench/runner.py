@@ -435,15 +435,23 @@ def _family(network: str) -> str:
 
 
 def missing_attacks(config: RunConfig, record: dict[str, Any], log_stale: bool = False) -> list[str]:
-    """The attacks of ``config`` that ``record`` lacks, ran with other ``--attacker-data``, or holds in an
-    out-of-date form (:func:`ppbench.attack_eval.stale_fields`): what running ``config`` again would run."""
+    """The attacks of ``config`` that ``record`` lacks, ran with other ``--attacker-data``, scored on another number
+    of test images than ``--n-attack-images`` asks for now, or holds in an out-of-date form
+    (:func:`ppbench.attack_eval.stale_fields`): what running ``config`` again would run."""
     from .attack_eval import stale_fields
 
     done = record.get("metrics", {}).get("attacks", {}) or {}
     wanted = config.attack
+    n_test = (record.get("dataset") or {}).get("n_test")
+    n_images = min(wanted.n_attack_images, n_test) if isinstance(n_test, int) else wanted.n_attack_images
     missing = []
     for a in wanted.attacks:
         if a not in done or done[a].get("attacker_data", wanted.attacker_data) != wanted.attacker_data:
+            missing.append(a)
+        elif done[a].get("n_images", n_images) != n_images:
+            if log_stale:
+                log.info("%s: the recorded %s result scored %s test images, this run asks for %d; running it again",
+                         record.get("run_id"), a, done[a]["n_images"], n_images)
             missing.append(a)
         elif stale := stale_fields(a, done[a]):
             if log_stale:

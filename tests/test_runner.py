@@ -403,6 +403,17 @@ class TestAttacks:
         assert set(second["metrics"]["attacks"]) == {"fr", "itn"}
         assert second["metrics"]["history"] == first["metrics"]["history"]  # not retrained
 
+    def test_a_changed_number_of_attack_images_runs_the_attacks_again(self, tmp_path, fake_attacks):
+        config = smoke(tmp_path, attacks=["fr"], n_train=64, n_test=32, n_attack_images=8)
+        run(config)
+        more = resolve_config(**{**config.to_dict(), "n_attack_images": 16})
+        assert run(more)["metrics"]["attacks"]["fr"]["n_images"] == 16
+        run(more)  # now current: skipped
+        beyond = resolve_config(**{**config.to_dict(), "n_attack_images": 500})  # capped at the 32 test images
+        run(beyond)
+        run(beyond)
+        assert [c["n_images"] for c in fake_attacks] == [8, 16, 32]
+
     def test_entry_from_an_older_evaluator_is_run_again(self, tmp_path, fake_attacks, monkeypatch):
         config = smoke(tmp_path, attacks=["fr", "itn"], n_train=64, n_test=32)
         run(config)
