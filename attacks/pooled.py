@@ -83,8 +83,9 @@ class Pooled(KeyRecoveryAttack):
         # 2: a ciphertext-only solver for ELE (1 returned the identity key for ELE); 3: the natural-image prior is
         # learnt from the attacker's public images in the view (2 read the bundled sample's training images);
         # 4: ELE's per-position reading fixes symmetries and low-nibble signs by the derived mask (new ELE keys);
-        # 5: ELE's positions that no candidate explains get a deeper (iterated local) layout search (new ELE keys)
-        version=5,
+        # 5: ELE's positions that no candidate explains get a deeper (iterated local) layout search (new ELE keys);
+        # 6: ELE's nibbles are read again from the assembled images (new ELE keys)
+        version=6,
         curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",

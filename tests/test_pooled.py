@@ -131,12 +131,14 @@ class TestOtherSchemes:
         assert recovery.confidence["positions_fully_explained"] == 1.0
 
     @pytest.mark.slow  # 30-60 s on 2 busy cores (the deeper layout search runs where no candidate explains all)
-    def test_ele_from_100_ciphertexts_explains_every_block_position(self, cifar_subset, test_images):
-        scheme = victim("ele")
+    @pytest.mark.parametrize("secret", [SECRET, OTHER_SECRET])
+    def test_ele_exact_from_100_ciphertexts(self, cifar_subset, secret):
+        scheme = victim("ele", secret=secret)
         recovery = recover_key_pooled("ele", scheme.encrypt(nhwc_to_nchw(cifar_subset["x_train"][:100])), block_size=4)
         assert recovery.confidence["positions_fully_explained"] == 1.0  # measured: 64 of 64 (version 4: 56)
-        # measured 0.9998 on x_test[:100], not exact (two positions' low nibbles); version 4: 0.838
-        assert unseen_ssim("ele", scheme, recovery.key_material, test_images[200:240]) >= 0.99
+        # version 5: SSIM 0.9998, not exact (two positions' low nibbles swapped); the re-read from the assembled
+        # images mends them
+        assert same_key(recovery.key_material, scheme.key_material())
 
     @pytest.mark.slow  # about 10 s each
     @pytest.mark.parametrize("n", [1, 2])

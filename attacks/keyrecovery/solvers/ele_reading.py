@@ -19,6 +19,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..geometry import dihedral_grids, le_negated
 from ..layout import pooled_l1
+from .ele_assembled import neighbour_mean_prediction
 from .ele_search import deeper_layout
 from .le_reading import _le_high_layout, candidate_groupings, high_nibbles, spectral_grouping
 
@@ -102,20 +103,10 @@ def _high_reading(slots: np.ndarray, flip_high: np.ndarray, high: np.ndarray, m:
     return best[1], best[2], best[0]
 
 
-def _predicted_fine(values: np.ndarray, hi: np.ndarray, m: int) -> np.ndarray:
-    """(n, M, M, 3) byte estimates -> the fine part each pixel's neighbours predict, clipped to 0..15:
-    the mean of its in-block 4-neighbours, plus the other channels' offsets to their own neighbours' means."""
-    pad = np.pad(values, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    ones = np.pad(np.ones((1, m, m, 1)), ((0, 0), (1, 1), (1, 1), (0, 0)))
-    near = lambda a: a[:, :-2, 1:-1] + a[:, 2:, 1:-1] + a[:, 1:-1, :-2] + a[:, 1:-1, 2:]  # noqa: E731
-    mean = near(pad) / near(ones)
-    pred = mean.copy()
-    for c in range(3):
-        for o in range(3):
-            if o != c:
-                pred[..., c] += values[..., o] + mean[..., c] - mean[..., o]
-    pred /= 3.0
-    return np.clip(pred - 16.0 * hi, 0.0, 15.0)
+def _predicted_fine(values: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(n, M, M, 3) byte estimates -> the fine part each pixel's in-block neighbours predict, clipped to 0..15
+    (:func:`~.ele_assembled.neighbour_mean_prediction` on the block alone)."""
+    return np.clip(neighbour_mean_prediction(values) - 16.0 * hi, 0.0, 15.0)
 
 
 def _zscore(a: np.ndarray) -> np.ndarray:
@@ -140,7 +131,7 @@ def _ele_finish(slots: np.ndarray, d_in: np.ndarray, hv: np.ndarray, samples: np
     values = 16.0 * hi + 7.5
     assigned = None
     for _ in range(LOW_ROUNDS):
-        target = _predicted_fine(values.reshape(n, m, m, 3), hi.reshape(n, m, m, 3), m).reshape(n, d)
+        target = _predicted_fine(values.reshape(n, m, m, 3), hi.reshape(n, m, m, 3)).reshape(n, d)
         c = lo_z.T @ _zscore(target) / n  # (low positions, plain slots)
         rows, cols = linear_sum_assignment(-(c * sign[None, :]))
         new = np.empty(d, np.int64)

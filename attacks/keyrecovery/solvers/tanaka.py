@@ -21,6 +21,7 @@ from ..geometry import block_nibbles, to_blocks
 from ..jigsaw import Jigsaw, edge_dissimilarity
 from ..matching import LSA_LIMIT, match, mismatch_cost, row_labels
 from ..prior import NaturalPrior
+from .ele_assembled import reread_assembled
 from .ele_reading import ele_key
 from .le_reading import le_key
 
@@ -165,7 +166,8 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     a neighbour is known (the blocks are scrambled). Each position's key is read from its n samples alone,
     LE's derived mask choosing the 8 symmetries of the block's grid, channel order and negative from the
     highs and fixing the sign of every low nibble's correlation; the decrypted blocks are then placed by
-    the no-rotation jigsaw solver.
+    the no-rotation jigsaw solver, and every position's nibbles are read again from the assembled images
+    (:mod:`.ele_assembled`: the neighbours across block borders predict them better).
     """
     assert m is not None
     n, _, h, w = y.shape
@@ -184,9 +186,13 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     block_perm[solution.pieces.ravel()] = np.arange(nb)  # cipher block i came from plain position block_perm[i]
     perms = np.empty_like(cipher_perms)
     perms[block_perm] = cipher_perms
+    perms, reread = reread_assembled(y, nib, perms, block_perm, m)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
-                  "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost}
+                  "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
+                  "positions_reread": reread / nb}
     notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
-             "explains every observed polarity (1.000: practically never by a wrong key)"]
+             "explains every observed polarity (1.000: practically never by a wrong key)",
+             f"ele: {reread} of {nb} block positions read again from the assembled images (their neighbours "
+             "across block borders)"]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []

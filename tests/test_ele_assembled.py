@@ -1,0 +1,102 @@
+"""``pooled``'s re-read of ELE's nibbles from the assembled images (attacks/keyrecovery/solvers/ele_assembled.py):
+the sign rule it relies on is LE's derived mask, the true key is left alone, and a key with its last lows or
+highs swapped is mended. Real CIFAR-10 images (the shared subset or the bundled sample), the victim key fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ppbench.attacks.keyrecovery.geometry import block_nibbles, le_negated
+from ppbench.attacks.keyrecovery.solvers import ele_assembled
+from ppbench.attacks.keyrecovery.solvers.ele_assembled import (_plain_nibbles, _signs, fitted_prediction,
+                                                              neighbour_mean_prediction, reread_assembled)
+from ppbench.keys import SchemeKey
+from ppbench.schemes import create_scheme, generate_key
+from ppbench.transforms import nhwc_to_nchw
+
+SECRET = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0")
+M = 4
+D = 3 * M * M
+
+
+@pytest.fixture(scope="module")
+def victim():
+    template = generate_key("ele", image_size=32, block_size=M)
+    return create_scheme("ele", key=SchemeKey(scheme=template.scheme, params=template.params, secret=SECRET))
+
+
+@pytest.fixture(scope="module")
+def views(victim, cifar_subset):
+    """(ciphertexts uint8 (n, 3, H, W), their cipher nibbles, the true key) for 100 training images."""
+    plain = nhwc_to_nchw(cifar_subset["x_train"][:100])
+    y = victim.encrypt(plain).numpy()
+    return y, block_nibbles(y, M), victim.key_material(), plain
+
+
+@pytest.mark.parametrize("high", [True, False], ids=["highs", "lows"])
+def test_a_nibbles_sign_depends_on_its_plain_slot_alone_as_les_derived_mask_says(high):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        perm = rng.permutation(2 * D)
+        holders = np.flatnonzero(perm >= D) if high else np.flatnonzero(perm < D)
+        slots = perm[holders] - (D if high else 0)
+        assert np.array_equal(le_negated(perm)[holders], _signs(perm, D, high)[slots])
+
+
+def test_the_true_key_reads_every_blocks_plain_nibbles(views):
+    y, nib, key, plain = views
+    cipher_at = np.argsort(key["block_perm"])
+    blocks = block_nibbles(plain.numpy(), M)  # plain nibbles at each original position: lows then highs
+    for p in (0, 9, 63):
+        cipher = nib[:, cipher_at[p]].astype(np.float64)
+        assert np.array_equal(_plain_nibbles(key["perms"][p], cipher, D, high=False), blocks[:, p, :D])
+        assert np.array_equal(_plain_nibbles(key["perms"][p], cipher, D, high=True), blocks[:, p, D:])
+
+
+def test_the_fitted_predictor_is_exact_on_a_linear_ramp_and_close_on_real_images(cifar_subset):
+    yy, xx = np.mgrid[0:32, 0:32]
+    ramp = np.stack([3.0 * yy + 2.0 * xx + c for c in (0, 10, 20)], axis=-1)[None].repeat(4, axis=0)
+    np.testing.assert_allclose(fitted_prediction(ramp), ramp, atol=1e-6)
+    real = cifar_subset["x_test"][:50].astype(np.float64)
+    fitted = np.sqrt(((fitted_prediction(real) - real) ** 2).mean())
+    mean = np.sqrt(((neighbour_mean_prediction(real) - real) ** 2).mean())
+    assert fitted < mean  # least squares over a larger neighbourhood: never worse in its own measure
+
+
+def test_the_true_key_is_left_alone(views):
+    y, nib, key, _ = views
+    perms, changed = reread_assembled(y, nib, key["perms"], key["block_perm"], M)
+    assert changed == 0 and np.array_equal(perms, key["perms"])
+
+
+@pytest.mark.parametrize("high", [True, False], ids=["highs", "lows"])
+def test_a_key_with_two_nibbles_swapped_in_some_positions_is_mended(views, high):
+    y, nib, key, _ = views
+    rng = np.random.default_rng(1)
+    broken = key["perms"].copy()
+    for p in (3, 27, 40):
+        holders = np.flatnonzero(broken[p] >= D) if high else np.flatnonzero(broken[p] < D)
+        slots = broken[p][holders] - (D if high else 0)
+        # two nibbles of one channel in horizontally adjacent pixels (what the reading gets wrong)
+        a = int(rng.integers(0, D - 3))
+        i, j = np.flatnonzero(slots == a)[0], np.flatnonzero(slots == a + 3)[0]
+        broken[p][holders[[i, j]]] = broken[p][holders[[j, i]]]
+    assert not np.array_equal(broken, key["perms"])
+    perms, changed = reread_assembled(y, nib, broken, key["block_perm"], M)
+    assert changed == 3 and np.array_equal(perms, key["perms"])
+
+
+def test_a_pass_that_makes_the_images_rougher_is_not_kept(views, monkeypatch):
+    y, nib, key, _ = views
+
+    def swap_everything(images: np.ndarray) -> np.ndarray:  # a predictor that predicts each pixel's mirror
+        return images[:, :, ::-1]
+
+    plain = ele_assembled._decryptor(y, key["block_perm"], M)(key["perms"])
+    moved = ele_assembled._reread(plain, swap_everything(plain), nib, key["perms"], key["block_perm"], M)
+    assert not np.array_equal(moved, key["perms"])  # the pass would move nibbles ...
+    monkeypatch.setattr(ele_assembled, "PREDICTORS", (swap_everything,))  # ... but it is not kept
+    perms, changed = reread_assembled(y, nib, key["perms"], key["block_perm"], M)
+    assert changed == 0 and np.array_equal(perms, key["perms"])
