@@ -214,6 +214,9 @@ class Run:
                 or _part(self.typed.scheme, SchemeEntry).get("image_size"))
         if isinstance(size, (list, tuple)) and len(size) == 2:
             return f"{size[0]}x{size[1]}"
+        configured = self.record.get("config", {}).get("image_size") if isinstance(self.record, dict) else None
+        if isinstance(configured, int) and not isinstance(configured, bool):
+            return f"{configured}x{configured}"  # the run's --image-size (square)
         return "?"
 
     def results(self) -> dict[str, float | None]:

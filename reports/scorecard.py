@@ -129,7 +129,8 @@ class Scorecard:
         top = self.row.strongest
         if self.row.undetermined and top is not None:
             grey = (f"a uniform grey image reaches SSIM L = {RESTORED_IMAGE_SSIM:.2f} on {top.baseline_share:.0%} of the "
-                    f"test images (>= S = {RESTORED_SHARE:.2f})" if top.baseline_share is not None else
+                    f"test images (>= S = {RESTORED_SHARE:.2f})"
+                    if top.baseline_share is not None and top.baseline_share >= RESTORED_SHARE else
                     "the records have no grey baseline and are not at an image size the rule was calibrated at")
             return (f"{grey}, so no share of restored images can judge at this image size, and no attack returned the "
                     "images themselves")

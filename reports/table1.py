@@ -291,7 +291,8 @@ def build_table1(records: RecordSet, ssim_threshold: float = DEFAULT_SSIM_THRESH
             row.basis = "mean" if by_mean_rule else "share"
             if (row.undetermined or row.paper_undetermined) and (scheme, profile) not in undetermined_noted:
                 undetermined_noted.add((scheme, profile))
-                levels = [st.baseline_share for st in stats.values() if st.baseline_share is not None]
+                levels = [st.baseline_share for st in stats.values()
+                          if st.baseline_share is not None and st.baseline_share >= RESTORED_SHARE]
                 why = (f"a uniform grey image, which carries no information about the image, reaches SSIM "
                        f"{RESTORED_IMAGE_SSIM:.2f} on {max(levels):.0%} of the test images (>= S = {RESTORED_SHARE:.0%})"
                        if levels else "its records predate the grey baseline and are not at an image size the "

@@ -1,39 +1,66 @@
-"""One ciphertext-only fit of ``pooled`` against ELE at 224 x 224 / M16 (CIFAR upscaled), one fresh key.
+"""One ciphertext-only fit of ``pooled`` against ELE (by default at 224 x 224 / M16, CIFAR upscaled), one fresh key.
 
-    python scripts/ele224_pooled.py N          # N ciphertexts (multiple of 50), prints one JSON line
+    python scripts/ele224_pooled.py N                   # N ciphertexts (multiple of 50), prints one JSON line
+    python scripts/ele224_pooled.py N --size 32         # at 32 x 32 / M4
+    python scripts/ele224_pooled.py N --no-reread       # without the re-read from the assembled images (pooled v5)
 
-The in-run curve is too slow here (196 block positions x LE's 768-item solver, ~15 minutes per fit on a
-CPU thread), so docs/benchmarks.md records single fits made with this script. Reads the bundled
-sample, or the optional larger CIFAR-10 subset ``$PPBENCH_SHARED/data/cifar10-subset.npz`` when that is
-set and present (it begins with the sample's images, so N <= 2000 gives the same pixels either way), and
-scores 50 unseen test images.
+The in-run curve is too slow at 224 (196 block positions x LE's 768-item solver, minutes per fit), so
+docs/benchmarks.md records single fits made with this script. Reads the bundled sample, or the optional larger
+CIFAR-10 subset ``$PPBENCH_SHARED/data/cifar10-subset.npz`` when that is set and present (it begins with the
+sample's images, so N <= 2000 gives the same pixels either way), and scores 50 unseen test images. Also prints
+how many block positions' keys are wrong (the key is fresh: the script holds it, the attack never sees it).
 """
+
+from __future__ import annotations
+
+import argparse
 import json
 import os
-import sys
 import time
 
+import numpy as np
 import torch
 
+import ppbench.attacks.keyrecovery.solvers.tanaka as tanaka
+from ppbench.attacks.kpa import key_agreement, same_key
+from ppbench.attacks.pooled import recover_key_pooled
 from ppbench.data import load_dataset
+from ppbench.metrics import ssim
 from ppbench.schemes import create_scheme, generate_key
 from ppbench.transforms import resize_uint8
-from ppbench.attacks.pooled import recover_key_pooled
-from ppbench.attacks.kpa import same_key, key_agreement
-from ppbench.metrics import ssim
-n = int(sys.argv[1])
-torch.set_num_threads(1)
-subset = os.path.join(os.environ.get("PPBENCH_SHARED", ""), "data", "cifar10-subset.npz")
-ds = load_dataset(f"npz:{subset}" if os.environ.get("PPBENCH_SHARED") and os.path.isfile(subset) else "sample")
-sch = create_scheme("ele", key=generate_key("ele", image_size=224, block_size=16))
-y = torch.cat([sch.encrypt(resize_uint8(ds.x_train[i:i + 50], 224)) for i in range(0, n, 50)])
-t = time.perf_counter()
-rec = recover_key_pooled("ele", y, block_size=16)
-seconds = time.perf_counter() - t
-test = resize_uint8(ds.x_test[:50], 224)
-rebuilt = create_scheme("ele", key_material=rec.key_material, image_size=(224, 224), block_size=16)
-restored = rebuilt.decrypt(sch.encrypt(test))
-out = {"n": n, "seconds": seconds, "exact": bool(same_key(rec.key_material, sch.key_material())),
-       "agreement": key_agreement(rec.key_material, sch.key_material()), "confidence": rec.confidence,
-       "ssim_unseen_50": float(ssim(restored, test).mean()), "torch": torch.__version__}
-print(json.dumps(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", type=int, help="ciphertexts (a multiple of 50)")
+    parser.add_argument("--size", type=int, default=224, choices=(32, 224), help="image size (block 4 at 32, 16 at 224)")
+    parser.add_argument("--no-reread", action="store_true", help="skip the re-read from the assembled images")
+    args = parser.parse_args()
+    if args.no_reread:
+        tanaka.reread_assembled = lambda y, nib, perms, block_perm, m: (perms, 0)
+    block = 16 if args.size == 224 else 4
+    torch.set_num_threads(1)
+    subset = os.path.join(os.environ.get("PPBENCH_SHARED", ""), "data", "cifar10-subset.npz")
+    ds = load_dataset(f"npz:{subset}" if os.environ.get("PPBENCH_SHARED") and os.path.isfile(subset) else "sample")
+    scheme = create_scheme("ele", key=generate_key("ele", image_size=args.size, block_size=block))
+    y = torch.cat([scheme.encrypt(resize_uint8(ds.x_train[i:i + 50], args.size)) for i in range(0, args.n, 50)])
+    start = time.perf_counter()
+    recovery = recover_key_pooled("ele", y, block_size=block)
+    seconds = time.perf_counter() - start
+    test = resize_uint8(ds.x_test[:50], args.size)
+    rebuilt = create_scheme("ele", key_material=recovery.key_material, image_size=(args.size, args.size),
+                            block_size=block)
+    restored = rebuilt.decrypt(scheme.encrypt(test))
+    truth = scheme.key_material()
+    wrong = int((recovery.key_material["perms"] != truth["perms"]).any(axis=1).sum())
+    out = {"n": args.n, "size": args.size, "reread": not args.no_reread, "seconds": round(seconds, 1),
+           "exact": bool(same_key(recovery.key_material, truth)),
+           "block_order_right": bool(np.array_equal(recovery.key_material["block_perm"], truth["block_perm"])),
+           "positions_wrong": wrong, "positions": int(truth["perms"].shape[0]),
+           "agreement": key_agreement(recovery.key_material, truth), "confidence": recovery.confidence,
+           "ssim_unseen_50": float(ssim(restored, test).mean()), "torch": torch.__version__}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

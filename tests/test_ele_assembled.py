@@ -55,9 +55,32 @@ def test_the_true_key_reads_every_blocks_plain_nibbles(views):
         assert np.array_equal(_plain_nibbles(key["perms"][p], cipher, D, high=True), blocks[:, p, D:])
 
 
+def test_the_fitted_predictor_never_sees_the_pixel_it_predicts_not_even_at_the_edges():
+    noise = np.random.default_rng(0).uniform(0, 255, (50, 32, 32, 3))  # nothing to predict anywhere
+    residual = (fitted_prediction(noise) - noise) ** 2
+    inside, edges = residual[:, 2:-2, 2:-2].mean(), np.concatenate([residual[:, 0], residual[:, :, 0]]).mean()
+    assert edges > 0.5 * inside  # an edge-replicating pad would hand the pixel to its own predictor (residual 0)
+
+
+def test_moving_plain_d_would_flip_two_signs_so_the_high_pass_never_moves_it(views):
+    y, nib, key, _ = views
+    perm = key["perms"][5]
+    holder = int(np.flatnonzero(perm == D)[0])
+    other = int(np.flatnonzero(perm > D)[0])
+    moved = perm.copy()
+    moved[[holder, other]] = moved[[other, holder]]
+    flipped = (_signs(moved, D, True) != _signs(perm, D, True)).sum() + (_signs(moved, D, False) != _signs(perm, D, False)).sum()
+    assert flipped == 2  # r changes at the two cipher positions, so the signs of their two plain slots do
+    cipher = nib[:, np.argsort(key["block_perm"])[5]].astype(np.float64)
+    for seed in range(5):  # whatever the targets, d's holder stays
+        target = np.random.default_rng(seed).uniform(0, 15, (cipher.shape[0], D))
+        assert ele_assembled._reassign(perm, cipher, target, high=True)[holder] == D
+
+
 def test_the_fitted_predictor_is_exact_on_a_linear_ramp_and_close_on_real_images(cifar_subset):
     yy, xx = np.mgrid[0:32, 0:32]
-    ramp = np.stack([3.0 * yy + 2.0 * xx + c for c in (0, 10, 20)], axis=-1)[None].repeat(4, axis=0)
+    slopes = np.random.default_rng(0).uniform(-3, 3, (400, 2, 3))  # enough images for every edge class's own fit
+    ramp = slopes[:, 0, None, None, :] * yy[None, :, :, None] + slopes[:, 1, None, None, :] * xx[None, :, :, None]
     np.testing.assert_allclose(fitted_prediction(ramp), ramp, atol=1e-6)
     real = cifar_subset["x_test"][:50].astype(np.float64)
     fitted = np.sqrt(((fitted_prediction(real) - real) ** 2).mean())

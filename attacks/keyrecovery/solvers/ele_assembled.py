@@ -5,14 +5,16 @@ only: at M = 4 twelve of a block's sixteen pixels lie on its border, so most low
 on two or three neighbours, and at M = 16 a few highs of a smooth block can end up swapped. Once the
 jigsaw has put every block back, every pixel has its four neighbours, and the other blocks are (nearly
 all) already right. Each position's highs, then its lows, are assigned again by linear assignment to the
-plain slots whose predicted values they fit best in squared error over the n samples, and a pass is kept
-only where it makes the decrypted images smoother as a whole (:func:`reread_assembled`).
+plain slots whose predicted values they fit best in squared error over the n samples; a whole pass over
+the positions is kept only if it makes the decrypted images smoother (:func:`reread_assembled`).
 
-Nothing else is free: which cipher positions hold highs stays as read, and LE's derived mask fixes every
-nibble's sign by its plain slot alone (cipher nibble k holding plain nibble j is negated exactly when
-r[j] xor r[k], with r[k] = P[k] > d = [j > d] and r[j] = P[j] > d, so the sign depends on j only). A
-position's new reading is kept only where it fits strictly better than the old one, so ties (smooth
-pixels no sample tells apart) never move a key. A few rounds, until nothing moves.
+Nothing else is free: which cipher positions hold highs stays as read, and so does the holder of plain
+nibble d (the first high). Cipher nibble k holding plain nibble j is negated exactly when r[j] xor r[k],
+with r[k] = P[k] > d = [j > d] and r[j] = P[j] > d: with d's holder fixed, r[j] no longer changes when
+the other nibbles move, so each nibble's sign depends on its plain slot j alone (moving d's holder would
+flip r at two cipher positions, and with them the signs of two slots). A position's new reading is kept
+only where it fits strictly better than the old one, so ties (smooth pixels no sample tells apart) never
+move a key. A few rounds, until nothing moves.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ ROUNDS = 4
 RADIUS = 2
 #: Samples (pixel x image) drawn per fit of one class and channel.
 FIT_SAMPLES = 20_000
+#: Fewest samples per feature for a class's own fit; with fewer (the corner pixels of a few images) the fit
+#: would reproduce its own samples, so those pixels keep the neighbour mean.
+MIN_SAMPLES_PER_FEATURE = 10
 
 
 def _offsets() -> list[tuple[int, int, int]]:
@@ -50,9 +55,13 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     (:func:`_offsets`) fitted by least squares on the images themselves, one per channel and per distance
     to the image's edges (edge pixels have lopsided neighbourhoods: the upscaling's border replication
     makes them nearly equal to their inner neighbours). Fitted on the current decryption, most of which is
-    right: the rare wrong pixels barely move a fit over every image."""
+    right: the rare wrong pixels barely move a fit over every image. Reflected at the edges (never the pixel
+    itself among its features); classes with too few samples (:data:`MIN_SAMPLES_PER_FEATURE`) keep the
+    neighbour mean."""
     n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="edge")
+    padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="reflect")
+    fallback = neighbour_mean_prediction(images)
+    features = len(_offsets()) + 1
     rc, cc = _border_class(h), _border_class(w)
     rng = np.random.default_rng(seed)
     out = np.empty_like(images)
@@ -61,6 +70,9 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
             rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
             grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
             total = n * grid_r.size
+            if total < MIN_SAMPLES_PER_FEATURE * features:
+                out[np.ix_(np.arange(n), rr, cs)] = fallback[np.ix_(np.arange(n), rr, cs)]
+                continue
             for ch in range(3):
                 imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
                 feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
@@ -106,9 +118,9 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     from the assembled images; ``y`` the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher
     nibbles, ``block_perm`` the block order found. Returns (perms, number of positions whose key changed).
 
-    Each round re-reads every position once with each predictor (:data:`PREDICTORS`) and keeps a re-read only
-    where it makes the decrypted images smoother as a whole: a lower mean squared residual of the fitted
-    predictor, refitted on them. Neither predictor wins everywhere (measured, docs/benchmarks.md): the
+    Each round re-reads every position once with each predictor (:data:`PREDICTORS`) and keeps that pass (all
+    positions together) only if it makes the decrypted images smoother as a whole: a lower mean squared residual
+    of the fitted predictor, refitted on them. Neither predictor wins everywhere (measured, docs/benchmarks.md): the
     neighbour mean mends the last swapped lows of native 32 x 32 images; the fitted one, at 224 x 224, the
     highs of smooth upscaled blocks that the neighbour mean would swap further."""
     original = perms
@@ -185,20 +197,23 @@ def _plain_nibbles(perm: np.ndarray, cipher: np.ndarray, d: int, high: bool) -> 
 
 def _reassign(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray, high: bool) -> np.ndarray:
     """``perm`` with its highs (or lows) re-assigned: cipher nibble k to the plain slot s minimising the sum
-    over samples of (target[s] - nibble value)^2, the nibble read negated where slot s says so; the old
-    assignment is kept unless the new one costs strictly less."""
+    over samples of (target[s] - nibble value)^2, the nibble read negated where slot s says so (plain d's holder
+    stays where it is); the old assignment is kept unless the new one costs strictly less."""
     d = target.shape[1]
-    holders = np.flatnonzero(perm >= d) if high else np.flatnonzero(perm < d)
+    # the highs without plain d's holder (it stays: see the module docstring), or every low
+    holders = np.flatnonzero(perm > d) if high else np.flatnonzero(perm < d)
+    slots = perm[holders] - (d if high else 0)  # each holder's current plain slot; the pass permutes these
     c = cipher[:, holders]
+    target = target[:, slots]
     c2 = (c * c).sum(axis=0)[:, None]
     straight = (target * target).sum(axis=0)[None, :] - 2.0 * c.T @ target + c2
     u = target - 15.0
     negated = (u * u).sum(axis=0)[None, :] + 2.0 * c.T @ u + c2
-    cost = np.where(_signs(perm, d, high)[None, :], negated, straight)
+    cost = np.where(_signs(perm, d, high)[slots][None, :], negated, straight)
     rows, cols = linear_sum_assignment(cost)
-    old_cols = perm[holders] - (d if high else 0)
-    if cost[rows, cols].sum() >= cost[np.arange(d), old_cols].sum() - 1e-6 * (1.0 + abs(cost[rows, cols].sum())):
+    new_total, old_total = cost[rows, cols].sum(), np.trace(cost)  # holder i sits at slots[i] now
+    if new_total >= old_total - 1e-6 * (1.0 + abs(new_total)):
         return perm
     out = perm.copy()
-    out[holders[rows]] = cols + (d if high else 0)
+    out[holders[rows]] = slots[cols] + (d if high else 0)
     return out

@@ -186,13 +186,13 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     block_perm[solution.pieces.ravel()] = np.arange(nb)  # cipher block i came from plain position block_perm[i]
     perms = np.empty_like(cipher_perms)
     perms[block_perm] = cipher_perms
-    perms, reread = reread_assembled(y, nib, perms, block_perm, m)
+    perms, changed = reread_assembled(y, nib, perms, block_perm, m)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
-                  "positions_reread": reread / nb}
+                  "positions_changed_by_reread": changed / nb}
     notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
              "explains every observed polarity (1.000: practically never by a wrong key)",
-             f"ele: {reread} of {nb} block positions read again from the assembled images (their neighbours "
-             "across block borders)"]
+             f"ele: the keys of {changed} of {nb} block positions changed when read again from the assembled "
+             "images (their neighbours across block borders)"]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []
