@@ -250,12 +250,15 @@ class Jigsaw:
         fraction = float(links[valid].mean()) if valid.any() else 1.0
         return JigsawSolution(pieces, orient, self.total_cost(pieces, orient), fraction)
 
-    def solve(self, restarts: int = 3, max_offsets: int = 16, seeds: int = 4, good: float = 0.9) -> JigsawSolution:
+    def solve(self, restarts: int = 3, max_offsets: int = 16, seeds: int = 4, good: float = 1.0) -> JigsawSolution:
         """Greedy placement and swap refinement, then up to ``restarts`` rounds that keep the largest
         segment of mutual best matches and re-place everything else around it, trying every offset of
         the segment inside the frame (a segment built one row too low is the typical greedy failure);
         the lowest-cost placement is kept. While fewer than ``good`` of the placed neighbours are mutual
-        best matches (the solver's own sign of a bad start), up to ``seeds`` other start pieces are tried."""
+        best matches (the solver's own sign of a bad start), up to ``seeds`` other start pieces are tried.
+        ``good`` = 1.0: only a placement whose every neighbour pair is a mutual best match stops the search
+        early (at 0.9, EtC's smoke-size jigsaw kept a wrong placement with 0.902 for 4 of 60 fresh keys;
+        docs/benchmarks.md)."""
         best = self._solve_from(None, restarts, max_offsets)
         for seed in self.seed_pieces(seeds)[1:]:
             if best.buddy_fraction >= good:
