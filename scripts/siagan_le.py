@@ -134,8 +134,10 @@ def _track_epochs(attack, ciphertexts: torch.Tensor, test: torch.Tensor, out: li
 
 
 def _spearman(a: list[float], b: list[float]) -> float:
-    ranks = [torch.tensor(v, dtype=torch.float64).argsort().argsort().double() for v in (a, b)]
-    return float(torch.corrcoef(torch.stack(ranks))[0, 1])
+    """Spearman's rank correlation, tied values given their mean rank (scipy's definition)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
 
 
 def _default_dataset() -> str:
