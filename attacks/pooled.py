@@ -84,8 +84,9 @@ class Pooled(KeyRecoveryAttack):
         # learnt from the attacker's public images in the view (2 read the bundled sample's training images);
         # 4: ELE's per-position reading fixes symmetries and low-nibble signs by the derived mask (new ELE keys);
         # 5: ELE's positions that no candidate explains get a deeper (iterated local) layout search (new ELE keys);
-        # 6: ELE's nibbles are read again from the assembled images (new ELE keys)
-        version=6,
+        # 6: ELE's nibbles are read again from the assembled images (new ELE keys); 7: ELE's image-edge positions
+        # are solved again layer by layer from the interior (new ELE keys at 224 x 224)
+        version=7,
         curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",

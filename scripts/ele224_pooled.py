@@ -3,6 +3,7 @@
     python scripts/ele224_pooled.py N                   # N ciphertexts (multiple of 50), prints one JSON line
     python scripts/ele224_pooled.py N --size 32         # at 32 x 32 / M4
     python scripts/ele224_pooled.py N --no-reread       # without the re-read from the assembled images (pooled v5)
+    python scripts/ele224_pooled.py N --no-edges        # without solving the image-edge positions again (pooled v6)
 
 The in-run curve is too slow at 224 (196 block positions x LE's 768-item solver, minutes per fit), so
 docs/benchmarks.md records single fits made with this script. Reads the bundled sample, or the optional larger
@@ -35,9 +36,12 @@ def main() -> None:
     parser.add_argument("n", type=int, help="ciphertexts (a multiple of 50)")
     parser.add_argument("--size", type=int, default=224, choices=(32, 224), help="image size (block 4 at 32, 16 at 224)")
     parser.add_argument("--no-reread", action="store_true", help="skip the re-read from the assembled images")
+    parser.add_argument("--no-edges", action="store_true", help="skip solving the image-edge positions again")
     args = parser.parse_args()
     if args.no_reread:
         tanaka.reread_assembled = lambda y, nib, perms, block_perm, m: (perms, 0)
+    if args.no_edges:
+        tanaka.peel_image_edges = lambda y, nib, perms, block_perm, m: (perms, 0)
     block = 16 if args.size == 224 else 4
     torch.set_num_threads(1)
     subset = os.path.join(os.environ.get("PPBENCH_SHARED", ""), "data", "cifar10-subset.npz")
@@ -53,7 +57,7 @@ def main() -> None:
     restored = rebuilt.decrypt(scheme.encrypt(test))
     truth = scheme.key_material()
     wrong = int((recovery.key_material["perms"] != truth["perms"]).any(axis=1).sum())
-    out = {"n": args.n, "size": args.size, "reread": not args.no_reread, "seconds": round(seconds, 1),
+    out = {"n": args.n, "size": args.size, "reread": not args.no_reread, "edges": not args.no_edges, "seconds": round(seconds, 1),
            "exact": bool(same_key(recovery.key_material, truth)),
            "block_order_right": bool(np.array_equal(recovery.key_material["block_perm"], truth["block_perm"])),
            "positions_wrong": wrong, "positions": int(truth["perms"].shape[0]),

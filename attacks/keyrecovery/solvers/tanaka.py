@@ -22,6 +22,7 @@ from ..jigsaw import Jigsaw, edge_dissimilarity
 from ..matching import LSA_LIMIT, match, mismatch_cost, row_labels
 from ..prior import NaturalPrior
 from .ele_assembled import reread_assembled
+from .ele_edges import peel_image_edges
 from .ele_reading import ele_key
 from .le_reading import le_key
 
@@ -167,7 +168,9 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     LE's derived mask choosing the 8 symmetries of the block's grid, channel order and negative from the
     highs and fixing the sign of every low nibble's correlation; the decrypted blocks are then placed by
     the no-rotation jigsaw solver, and every position's nibbles are read again from the assembled images
-    (:mod:`.ele_assembled`: the neighbours across block borders predict them better).
+    (:mod:`.ele_assembled`: the neighbours across block borders predict them better); last, the image-edge
+    positions, where the upscaled images' clamped borders defeat both readings, are solved again layer by layer
+    from their inner neighbour (:mod:`.ele_edges`), kept only where that explains them better.
     """
     assert m is not None
     n, _, h, w = y.shape
@@ -187,12 +190,15 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     perms = np.empty_like(cipher_perms)
     perms[block_perm] = cipher_perms
     perms, changed = reread_assembled(y, nib, perms, block_perm, m)
+    perms, peeled = peel_image_edges(y, nib, perms, block_perm, m)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
-                  "positions_changed_by_reread": changed / nb}
+                  "positions_changed_by_reread": changed / nb, "positions_changed_by_edge_solve": peeled / nb}
     notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
              "explains every observed polarity (1.000: practically never by a wrong key)",
              f"ele: the keys of {changed} of {nb} block positions changed when read again from the assembled "
-             "images (their neighbours across block borders)"]
+             "images (their neighbours across block borders)",
+             f"ele: the keys of {peeled} image-edge block positions changed when solved again layer by layer from "
+             "their inner neighbour"]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []

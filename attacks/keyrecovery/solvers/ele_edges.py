@@ -1,0 +1,184 @@
+"""Solving ELE's image-edge block positions again, layer by layer from the interior side.
+
+After the re-read from the assembled images (:mod:`.ele_assembled`) nearly every inner block position of
+an upscaled 224 x 224 image is right, but the blocks on the image's edge are not: their in-block reading
+starts wrong there (bicubic upscaling clamps at the edge, so the outer three rows or columns are nearly
+equal: neighbouring pixels differ by 0.05 grey levels on average, 1.8 inside, docs/benchmarks.md), and a
+pixel's neighbours across the edge do not exist to correct it. Its inner neighbour block, though, is
+right. So each edge block is solved again from scratch, one row (or column) of pixels at a time starting
+at the side that touches the interior: a linear predictor fitted on the inner blocks (most of which are
+right) extrapolates the next layer's pixel values from the three decided pixels behind each, and that
+layer's highs, then lows, then highs again, are assigned by linear assignment to the cipher nibbles not
+yet used that fit those values best. Corners follow, from their horizontal neighbour.
+
+A block keeps its new key only if the same predictor explains it better than the old one (squared
+residual over the block), so where the re-read was already right (native 32 x 32 images: every block, in
+the measured cases) nothing moves. The high/low split and plain nibble d's holder stay as read, so each
+nibble's sign depends on its plain slot alone (:mod:`.ele_assembled`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .ele_assembled import _decryptor, _signs
+
+#: Decided pixels behind each predicted one (the predictor's reach along the peeling direction).
+DEPTH = 3
+#: Alternations of the highs' and the lows' assignment within one layer.
+ALTERNATIONS = 3
+#: Samples (pixel x image) for the fit of one direction's predictor.
+FIT_SAMPLES = 20_000
+
+
+def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int
+                     ) -> tuple[np.ndarray, int]:
+    """ELE key ``perms`` (N, 2d, by original position) with every image-edge position solved again from its
+    inner neighbour; ``y`` the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher nibbles,
+    ``block_perm`` the block order found. Returns (perms, number of positions whose key changed)."""
+    n, _, h, w = y.shape
+    rows, cols = h // m, w // m
+    if rows < 3 or cols < 3:  # no inner block to start from or to fit the predictor on
+        return perms, 0
+    plain = _decryptor(y, block_perm, m)(perms)
+    inner = np.zeros((h, w), bool)
+    inner[m:h - m, m:w - m] = True
+    cipher_at = np.empty_like(block_perm)
+    cipher_at[block_perm] = np.arange(block_perm.size)
+    out = perms.copy()
+    weights: dict[tuple[int, int], np.ndarray] = {}
+    for p, direction in edge_order(rows, cols):
+        if direction not in weights:
+            weights[direction] = fit_directional(plain, inner, direction)
+        r0, c0 = (p // cols) * m, (p % cols) * m
+        old_block = plain[:, r0:r0 + m, c0:c0 + m].copy()
+        before = _block_residual(plain, weights[direction], r0, c0, m, direction)
+        candidate = _peel_block(plain, weights[direction], nib[:, cipher_at[p]].astype(np.float64), perms[p],
+                                r0, c0, m, direction)
+        if _block_residual(plain, weights[direction], r0, c0, m, direction) < before:
+            out[p] = candidate
+        else:
+            plain[:, r0:r0 + m, c0:c0 + m] = old_block
+    return out, int((out != perms).any(axis=1).sum())
+
+
+def edge_order(rows: int, cols: int) -> list[tuple[int, tuple[int, int]]]:
+    """The image-edge block positions with the direction (dy, dx) in which their decided neighbour lies:
+    the four edges first (from the inner block beside them), then the corners (from their now solved
+    horizontal neighbour)."""
+    order = []
+    for p in range(rows * cols):
+        r, c = divmod(p, cols)
+        if r in (0, rows - 1) and c in (0, cols - 1):
+            continue
+        if c == 0 or c == cols - 1:
+            order.append((p, (0, 1 if c == 0 else -1)))
+        elif r == 0 or r == rows - 1:
+            order.append((p, (1 if r == 0 else -1, 0)))
+    for p in (0, cols - 1, (rows - 1) * cols, rows * cols - 1):
+        order.append((p, (0, 1 if p % cols == 0 else -1)))
+    return order
+
+
+def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: tuple[int, int]) -> np.ndarray:
+    """(n, k, 3 DEPTH + 1): the DEPTH pixels (every channel) behind each of the k pixels (rows, cols) along
+    ``direction``, and a constant."""
+    dy, dx = direction
+    feats = [plain[:, rows + j * dy, cols + j * dx, ch] for j in range(1, DEPTH + 1) for ch in range(3)]
+    return np.stack(feats + [np.ones_like(feats[0])], axis=-1)
+
+
+def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """(3, 3 DEPTH + 1) least-squares weights, per channel, predicting a pixel from the DEPTH pixels behind
+    it along ``direction``: fitted on pixels of the inner blocks (``inner``, (H, W) bool) only."""
+    n, h, w, _ = plain.shape
+    dy, dx = direction
+    ii, jj = np.nonzero(inner)
+    reach = (ii + DEPTH * dy >= 0) & (ii + DEPTH * dy < h) & (jj + DEPTH * dx >= 0) & (jj + DEPTH * dx < w)
+    ii, jj = ii[reach], jj[reach]
+    pick = np.random.default_rng(seed).choice(n * ii.size, min(FIT_SAMPLES, n * ii.size), replace=False)
+    img, cell = np.divmod(pick, ii.size)
+    feats = np.stack([plain[img, ii[cell] + k * dy, jj[cell] + k * dx, ch]
+                      for k in range(1, DEPTH + 1) for ch in range(3)] + [np.ones(img.size)], axis=1)
+    return np.stack([np.linalg.lstsq(feats, plain[img, ii[cell], jj[cell], ch], rcond=None)[0] for ch in range(3)])
+
+
+def _predict(plain: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+             direction: tuple[int, int]) -> np.ndarray:
+    """(n, len(rows), 3): each pixel's value as the DEPTH pixels behind it predict it."""
+    return _features(plain, rows, cols, direction) @ weights.T
+
+
+def _layers(r0: int, c0: int, m: int, direction: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The block's rows or columns of pixels as (rows, cols) index arrays, nearest the decided side first."""
+    dy, dx = direction
+    line = np.arange(m)
+    depth = [m - 1 - t if (dx == 1 or dy == 1) else t for t in range(m)]
+    if dx:
+        return [(r0 + line, np.full(m, c0 + t)) for t in depth]
+    return [(np.full(m, r0 + t), c0 + line) for t in depth]
+
+
+def _block_residual(plain: np.ndarray, weights: np.ndarray, r0: int, c0: int, m: int,
+                    direction: tuple[int, int]) -> float:
+    """Squared residual of the directional predictor over the block's pixels whose DEPTH pixels behind lie in
+    the image."""
+    n, h, w, _ = plain.shape
+    dy, dx = direction
+    ii, jj = (g.ravel() for g in np.meshgrid(np.arange(r0, r0 + m), np.arange(c0, c0 + m), indexing="ij"))
+    reach = (ii + DEPTH * dy >= 0) & (ii + DEPTH * dy < h) & (jj + DEPTH * dx >= 0) & (jj + DEPTH * dx < w)
+    ii, jj = ii[reach], jj[reach]
+    return float(((_predict(plain, weights, ii, jj, direction) - plain[:, ii, jj, :]) ** 2).sum())
+
+
+def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm: np.ndarray, r0: int, c0: int,
+                m: int, direction: tuple[int, int]) -> np.ndarray:
+    """One position's key solved layer by layer from the ``direction`` side (``cipher``: (n, 2d) its cipher
+    nibbles); writes each decided layer into ``plain``, which the next layer's prediction reads."""
+    d = 3 * m * m
+    sign_high, sign_low = _signs(perm, d, high=True), _signs(perm, d, high=False)
+    holder_d = int(np.flatnonzero(perm == d)[0])  # stays (see the module docstring)
+    free_high = np.flatnonzero(perm > d)
+    free_low = np.flatnonzero(perm < d)
+    out = perm.copy()
+    for rows, cols in _layers(r0, c0, m, direction):
+        target = _predict(plain, weights, rows, cols, direction).reshape(plain.shape[0], -1)  # (n, 3 m)
+        slots = (((rows - r0) * m + (cols - c0))[:, None] * 3 + np.arange(3)[None, :]).ravel()  # plain slots
+        pinned = slots == 0  # plain high nibble d belongs to slot 0
+        low = np.full_like(target, 7.5)
+        for _ in range(ALTERNATIONS):
+            high_of = np.full(slots.size, holder_d)
+            free = ~pinned
+            high_of[free] = _assign(cipher, free_high, (target[:, free] - low[:, free]) / 16.0, sign_high[slots[free]])
+            high = _values(cipher, high_of, sign_high[slots])
+            low_of = _assign(cipher, free_low, target - 16.0 * high, sign_low[slots])
+            low = _values(cipher, low_of, sign_low[slots])
+        out[high_of] = d + slots
+        out[low_of] = slots
+        free_high = np.setdiff1d(free_high, high_of)
+        free_low = np.setdiff1d(free_low, low_of)
+        plain[:, rows, cols, :] = (16.0 * high + low).reshape(-1, rows.size, 3)
+    return out
+
+
+def _values(cipher: np.ndarray, holders: np.ndarray, negated: np.ndarray) -> np.ndarray:
+    """(n, k) plain nibble values of cipher nibbles ``holders`` at slots negated where ``negated`` says."""
+    v = cipher[:, holders]
+    return np.where(negated[None, :], 15.0 - v, v)
+
+
+def _assign(cipher: np.ndarray, candidates: np.ndarray, target: np.ndarray, negated: np.ndarray) -> np.ndarray:
+    """For each of target's k slots, the distinct cipher nibble among ``candidates`` whose value (negated where
+    the slot says) is nearest its target values in squared error over the samples: linear assignment."""
+    c = cipher[:, candidates]
+    c2 = (c * c).sum(axis=0)[None, :]
+    t2 = (target * target).sum(axis=0)[:, None]
+    straight = t2 - 2.0 * target.T @ c + c2
+    u = target - 15.0
+    flipped = (u * u).sum(axis=0)[:, None] + 2.0 * u.T @ c + c2  # sum (15 - c - t)^2 = sum (c + u)^2
+    cost = np.where(negated[:, None], flipped, straight)
+    slot_rows, picked = linear_sum_assignment(cost)
+    out = np.empty(target.shape[1], np.int64)
+    out[slot_rows] = candidates[picked]
+    return out
