@@ -123,3 +123,31 @@ def test_a_pass_that_makes_the_images_rougher_is_not_kept(views, monkeypatch):
     monkeypatch.setattr(ele_assembled, "PREDICTORS", (swap_everything,))  # ... but it is not kept
     perms, changed = reread_assembled(y, nib, key["perms"], key["block_perm"], M)
     assert changed == 0 and np.array_equal(perms, key["perms"])
+
+
+def test_a_channels_bytes_swapped_between_neighbouring_pixels_are_mended_by_the_byte_pass(views):
+    """What the re-read of highs and lows left at 224 x 224 (docs/benchmarks.md): one channel's high and low nibble
+    of a pixel placed at its neighbour's, and the neighbour's at its; the byte pass moves both together, each
+    nibble read with its new slot's sign, against predictions exact or off by a few grey levels."""
+    y, nib, key, plain = views
+    truth_blocks = block_nibbles(plain.numpy(), M)  # plain nibbles per original position: lows then highs
+    for p, (pixel, neighbour, channel) in ((3, (5, 6, 1)), (27, (9, 13, 2)), (40, (14, 10, 0)), (0, (0, 1, 1))):
+        broken = key["perms"][p].copy()
+        for offset in (0, D):  # the low, then the high nibble of the channel
+            a, b = offset + 3 * pixel + channel, offset + 3 * neighbour + channel
+            i, j = np.flatnonzero(broken == a)[0], np.flatnonzero(broken == b)[0]
+            broken[[i, j]] = broken[[j, i]]
+        cipher = nib[:, np.argsort(key["block_perm"])[p]].astype(np.float64)
+        exact = 16.0 * truth_blocks[:, p, D:] + truth_blocks[:, p, :D]  # the true values: a perfect predictor
+        noisy = exact + np.random.default_rng(p).normal(0, 3.0, exact.shape)
+        for target in (exact, noisy):
+            assert np.array_equal(ele_assembled._reassign_bytes(broken, cipher, target), key["perms"][p])
+
+
+def test_the_byte_pass_never_moves_plain_ds_holder(views):
+    y, nib, key, _ = views
+    cipher = nib[:, np.argsort(key["block_perm"])[5]].astype(np.float64)
+    holder = int(np.flatnonzero(key["perms"][5] == D)[0])
+    for seed in range(5):  # whatever the targets, pixel 0's channel-0 byte stays
+        target = np.random.default_rng(seed).uniform(0, 255, (cipher.shape[0], D))
+        assert ele_assembled._reassign_bytes(key["perms"][5], cipher, target)[holder] == D

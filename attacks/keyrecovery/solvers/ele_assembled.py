@@ -163,7 +163,7 @@ def _roughness(plain: np.ndarray) -> float:
 def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray,
             m: int) -> np.ndarray:
     """One pass over every position: its highs re-assigned against the prediction (with its current lows),
-    then its lows (with the highs just chosen)."""
+    then its lows (with the highs just chosen), then its whole bytes."""
     n, h, w, _ = plain.shape
     cols, d = w // m, 3 * m * m
     cipher_at = np.empty_like(block_perm)
@@ -176,7 +176,42 @@ def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np
         cipher = nib[:, cipher_at[p]].astype(np.float64)
         perm = _reassign(perms[p], cipher, np.clip((pred - values % 16) / 16.0, 0.0, 15.0), high=True)
         high_values = _plain_nibbles(perm, cipher, d, high=True)
-        out[p] = _reassign(perm, cipher, np.clip(pred - 16.0 * high_values, 0.0, 15.0), high=False)
+        perm = _reassign(perm, cipher, np.clip(pred - 16.0 * high_values, 0.0, 15.0), high=False)
+        out[p] = _reassign_bytes(perm, cipher, pred)
+    return out
+
+
+def _reassign_bytes(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``perm`` with each channel's whole bytes (a pixel's high and low nibble together) re-placed among the
+    block's pixels by linear assignment against the predicted values ``target`` (n, d): what neither the highs'
+    nor the lows' pass can mend, two neighbouring pixels' bytes of one channel swapped (moving either nibble alone
+    makes both pixels worse). Each nibble is read negated where its new slot says; pixel 0's channel-0 byte holds
+    plain d's high and stays; a channel's old placement is kept unless the new one costs strictly less."""
+    d = target.shape[1]
+    negated_high, negated_low = _signs(perm, d, high=True), _signs(perm, d, high=False)
+    high_at, low_at = np.empty(d, np.int64), np.empty(d, np.int64)  # the cipher nibble at each plain slot
+    holders = np.flatnonzero(perm >= d)
+    high_at[perm[holders] - d] = holders
+    holders = np.flatnonzero(perm < d)
+    low_at[perm[holders]] = holders
+    out = perm.copy()
+    for ch in range(3):
+        slots = np.arange(ch, d, 3)[1 if ch == 0 else 0:]
+        high, low = cipher[:, high_at[slots]], cipher[:, low_at[slots]]  # byte u's nibbles, as it sits at slots[u]
+        goal = target[:, slots]
+        cost = np.empty((slots.size, slots.size))
+        for flip_high in (False, True):
+            for flip_low in (False, True):
+                value = 16.0 * (15.0 - high if flip_high else high) + (15.0 - low if flip_low else low)
+                at = (negated_high[slots] == flip_high) & (negated_low[slots] == flip_low)  # slots read this way
+                cost[:, at] = ((value * value).sum(axis=0)[:, None] - 2.0 * value.T @ goal[:, at]
+                               + (goal[:, at] * goal[:, at]).sum(axis=0)[None, :])
+        rows, cols = linear_sum_assignment(cost)
+        new_total, old_total = cost[rows, cols].sum(), np.trace(cost)
+        if new_total >= old_total - 1e-6 * (1.0 + abs(new_total)):
+            continue
+        out[high_at[slots[rows]]] = d + slots[cols]
+        out[low_at[slots[rows]]] = slots[cols]
     return out
 
 

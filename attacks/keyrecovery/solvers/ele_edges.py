@@ -7,11 +7,11 @@ equal: neighbouring pixels differ by 0.05 grey levels on average, 1.8 inside, do
 pixel's neighbours across the edge do not exist to correct it. Its inner neighbour block, though, is
 right. So each edge block is solved again from scratch, one row (or column) of pixels at a time starting
 at the side that touches the interior: a linear predictor fitted on the inner blocks (most of which are
-right) extrapolates the next layer's pixel values from the three decided pixels behind each, and that
-layer's highs, then lows, then highs again, are assigned by linear assignment to the cipher nibbles not
-yet used that fit those values best. Corners follow, from their horizontal neighbour.
+right) predicts each pixel of the next layer from decided pixels behind it (two reaches, :data:`REACHES`),
+and that layer's highs, then lows, then highs again, are assigned by linear assignment to the cipher
+nibbles not yet used that fit those values best. Corners follow, from their horizontal neighbour.
 
-A block keeps its new key only if the same predictor explains it better than the old one (squared
+A block keeps a new key only if every reach's predictor explains it better than the old one (squared
 residual over the block), so where the re-read was already right (native 32 x 32 images: every block, in
 the measured cases) nothing moves. The high/low split and plain nibble d's holder stay as read, so each
 nibble's sign depends on its plain slot alone (:mod:`.ele_assembled`).
@@ -24,8 +24,12 @@ from scipy.optimize import linear_sum_assignment
 
 from .ele_assembled import _decryptor, _signs
 
-#: Decided pixels behind each predicted one (the predictor's reach along the peeling direction).
-DEPTH = 3
+#: The predictors' reaches, (depth, width): ``depth`` decided rows (or columns) behind each predicted pixel,
+#: ``width`` pixels on either side. Each edge block is solved with each, and a solution replaces the block's key only
+#: if every predictor explains it better. Measured (docs/benchmarks.md): the one row behind is robust where the inner neighbour
+#: is slightly wrong (224 / M16: deeper reaches extrapolate, amplifying any wrong pixel they read), three rows
+#: behind are exact where it is right and the upscaling is coarser (96 / M8, CIFAR upscaled 3x).
+REACHES = ((1, 2), (3, 1))
 #: Alternations of the highs' and the lows' assignment within one layer.
 ALTERNATIONS = 3
 #: Samples (pixel x image) for the fit of one direction's predictor.
@@ -46,20 +50,27 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     inner[m:h - m, m:w - m] = True
     cipher_at = np.empty_like(block_perm)
     cipher_at[block_perm] = np.arange(block_perm.size)
+    order = edge_order(rows, cols)
+    weights = {(direction, reach): fit_directional(plain, inner, direction, m, reach)
+               for direction in {d for _, d in order} for reach in REACHES}
     out = perms.copy()
-    weights: dict[tuple[int, int], np.ndarray] = {}
-    for p, direction in edge_order(rows, cols):
-        if direction not in weights:
-            weights[direction] = fit_directional(plain, inner, direction)
+    for p, direction in order:
         r0, c0 = (p // cols) * m, (p % cols) * m
-        old_block = plain[:, r0:r0 + m, c0:c0 + m].copy()
-        before = _block_residual(plain, weights[direction], r0, c0, m, direction)
-        candidate = _peel_block(plain, weights[direction], nib[:, cipher_at[p]].astype(np.float64), perms[p],
-                                r0, c0, m, direction)
-        if _block_residual(plain, weights[direction], r0, c0, m, direction) < before:
-            out[p] = candidate
-        else:
-            plain[:, r0:r0 + m, c0:c0 + m] = old_block
+        block = (slice(None), slice(r0, r0 + m), slice(c0, c0 + m))
+
+        def residuals() -> np.ndarray:  # the block's squared residual under each reach's predictor
+            return np.array([_block_residual(plain, weights[direction, reach], r0, c0, m, direction, reach)
+                             for reach in REACHES])
+
+        best_residuals, best_key, best_block = residuals(), out[p], plain[block].copy()
+        for reach in REACHES:
+            key = _peel_block(plain, weights[direction, reach], nib[:, cipher_at[p]].astype(np.float64), perms[p],
+                              r0, c0, m, direction, reach)
+            new = residuals()
+            if (new < best_residuals).all():
+                best_residuals, best_key, best_block = new, key, plain[block].copy()
+        out[p] = best_key
+        plain[block] = best_block
     return out, int((out != perms).any(axis=1).sum())
 
 
@@ -81,33 +92,46 @@ def edge_order(rows: int, cols: int) -> list[tuple[int, tuple[int, int]]]:
     return order
 
 
-def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: tuple[int, int]) -> np.ndarray:
-    """(n, k, 3 DEPTH + 1): the DEPTH pixels (every channel) behind each of the k pixels (rows, cols) along
-    ``direction``, and a constant."""
-    dy, dx = direction
-    feats = [plain[:, rows + j * dy, cols + j * dx, ch] for j in range(1, DEPTH + 1) for ch in range(3)]
+def _offsets(direction: tuple[int, int], reach: tuple[int, int]) -> list[tuple[int, int]]:
+    """The (dy, dx) a predictor of ``reach`` (depth, width) reads: ``depth`` pixels behind along ``direction``,
+    each with ``width`` on either side."""
+    (dy, dx), (depth, width) = direction, reach
+    return [(j * dy + e * dx, j * dx + e * dy) for j in range(1, depth + 1) for e in range(-width, width + 1)]
+
+
+def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: tuple[int, int], m: int,
+              reach: tuple[int, int], images: np.ndarray | None = None) -> np.ndarray:
+    """(n, k, F) features of the k pixels (rows, cols) on every image, or (k, F) on ``images`` (one image per
+    pixel): the predictor's pixels behind each (:func:`_offsets`, every channel), and a constant. Sideways the
+    reach stays within the pixel's own block (the edge blocks beside it may not be solved yet)."""
+    _, h, w, _ = plain.shape
+    side_rows = direction[1] != 0  # peeling columns: the sideways reach runs along the rows
+    lo_r, lo_c = (rows // m) * m, (cols // m) * m
+    feats = []
+    for oy, ox in _offsets(direction, reach):
+        r = np.clip(rows + oy, lo_r, lo_r + m - 1) if side_rows else rows + oy
+        c = cols + ox if side_rows else np.clip(cols + ox, lo_c, lo_c + m - 1)
+        r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
+        feats += [plain[:, r, c, ch] if images is None else plain[images, r, c, ch] for ch in range(3)]
     return np.stack(feats + [np.ones_like(feats[0])], axis=-1)
 
 
-def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], seed: int = 0) -> np.ndarray:
-    """(3, 3 DEPTH + 1) least-squares weights, per channel, predicting a pixel from the DEPTH pixels behind
-    it along ``direction``: fitted on pixels of the inner blocks (``inner``, (H, W) bool) only."""
-    n, h, w, _ = plain.shape
-    dy, dx = direction
+def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], m: int,
+                    reach: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """(3, F) least-squares weights, per channel, predicting a pixel from the pixels behind it along ``direction``
+    (:func:`_features`): fitted on pixels of the inner blocks (``inner``, (H, W) bool) only."""
+    n = plain.shape[0]
     ii, jj = np.nonzero(inner)
-    reach = (ii + DEPTH * dy >= 0) & (ii + DEPTH * dy < h) & (jj + DEPTH * dx >= 0) & (jj + DEPTH * dx < w)
-    ii, jj = ii[reach], jj[reach]
     pick = np.random.default_rng(seed).choice(n * ii.size, min(FIT_SAMPLES, n * ii.size), replace=False)
     img, cell = np.divmod(pick, ii.size)
-    feats = np.stack([plain[img, ii[cell] + k * dy, jj[cell] + k * dx, ch]
-                      for k in range(1, DEPTH + 1) for ch in range(3)] + [np.ones(img.size)], axis=1)
+    feats = _features(plain, ii[cell], jj[cell], direction, m, reach, images=img)
     return np.stack([np.linalg.lstsq(feats, plain[img, ii[cell], jj[cell], ch], rcond=None)[0] for ch in range(3)])
 
 
 def _predict(plain: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-             direction: tuple[int, int]) -> np.ndarray:
-    """(n, len(rows), 3): each pixel's value as the DEPTH pixels behind it predict it."""
-    return _features(plain, rows, cols, direction) @ weights.T
+             direction: tuple[int, int], m: int, reach: tuple[int, int]) -> np.ndarray:
+    """(n, len(rows), 3): each pixel's value as the pixels behind it predict it."""
+    return _features(plain, rows, cols, direction, m, reach) @ weights.T
 
 
 def _layers(r0: int, c0: int, m: int, direction: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -121,19 +145,14 @@ def _layers(r0: int, c0: int, m: int, direction: tuple[int, int]) -> list[tuple[
 
 
 def _block_residual(plain: np.ndarray, weights: np.ndarray, r0: int, c0: int, m: int,
-                    direction: tuple[int, int]) -> float:
-    """Squared residual of the directional predictor over the block's pixels whose DEPTH pixels behind lie in
-    the image."""
-    n, h, w, _ = plain.shape
-    dy, dx = direction
+                    direction: tuple[int, int], reach: tuple[int, int]) -> float:
+    """Squared residual of the directional predictor over the block's pixels."""
     ii, jj = (g.ravel() for g in np.meshgrid(np.arange(r0, r0 + m), np.arange(c0, c0 + m), indexing="ij"))
-    reach = (ii + DEPTH * dy >= 0) & (ii + DEPTH * dy < h) & (jj + DEPTH * dx >= 0) & (jj + DEPTH * dx < w)
-    ii, jj = ii[reach], jj[reach]
-    return float(((_predict(plain, weights, ii, jj, direction) - plain[:, ii, jj, :]) ** 2).sum())
+    return float(((_predict(plain, weights, ii, jj, direction, m, reach) - plain[:, ii, jj, :]) ** 2).sum())
 
 
 def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm: np.ndarray, r0: int, c0: int,
-                m: int, direction: tuple[int, int]) -> np.ndarray:
+                m: int, direction: tuple[int, int], reach: tuple[int, int]) -> np.ndarray:
     """One position's key solved layer by layer from the ``direction`` side (``cipher``: (n, 2d) its cipher
     nibbles); writes each decided layer into ``plain``, which the next layer's prediction reads."""
     d = 3 * m * m
@@ -143,7 +162,7 @@ def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm
     free_low = np.flatnonzero(perm < d)
     out = perm.copy()
     for rows, cols in _layers(r0, c0, m, direction):
-        target = _predict(plain, weights, rows, cols, direction).reshape(plain.shape[0], -1)  # (n, 3 m)
+        target = _predict(plain, weights, rows, cols, direction, m, reach).reshape(plain.shape[0], -1)  # (n, 3 m)
         slots = (((rows - r0) * m + (cols - c0))[:, None] * 3 + np.arange(3)[None, :]).ravel()  # plain slots
         pinned = slots == 0  # plain high nibble d belongs to slot 0
         low = np.full_like(target, 7.5)

@@ -170,7 +170,8 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     the no-rotation jigsaw solver, and every position's nibbles are read again from the assembled images
     (:mod:`.ele_assembled`: the neighbours across block borders predict them better); last, the image-edge
     positions, where the upscaled images' clamped borders defeat both readings, are solved again layer by layer
-    from their inner neighbour (:mod:`.ele_edges`), kept only where that explains them better.
+    from their inner neighbour (:mod:`.ele_edges`), kept only where that explains them better, and if any
+    changed, every position is read from the assembled images once more.
     """
     assert m is not None
     n, _, h, w = y.shape
@@ -191,14 +192,18 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     perms[block_perm] = cipher_perms
     perms, changed = reread_assembled(y, nib, perms, block_perm, m)
     perms, peeled = peel_image_edges(y, nib, perms, block_perm, m)
+    again = 0
+    if peeled:  # read again: the edge blocks' inner neighbours were read beside wrong edge blocks
+        perms, again = reread_assembled(y, nib, perms, block_perm, m)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
-                  "positions_changed_by_reread": changed / nb, "positions_changed_by_edge_solve": peeled / nb}
+                  "positions_changed_by_reread": changed / nb, "positions_changed_by_edge_solve": peeled / nb,
+                  "positions_changed_by_second_reread": again / nb}
     notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
              "explains every observed polarity (1.000: practically never by a wrong key)",
              f"ele: the keys of {changed} of {nb} block positions changed when read again from the assembled "
              "images (their neighbours across block borders)",
              f"ele: the keys of {peeled} image-edge block positions changed when solved again layer by layer from "
-             "their inner neighbour"]
+             f"their inner neighbour, and then {again} when every position was read again"]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []
