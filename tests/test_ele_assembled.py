@@ -131,12 +131,13 @@ def test_a_channels_bytes_swapped_between_neighbouring_pixels_are_mended_by_the_
     nibble read with its new slot's sign, against predictions exact or off by a few grey levels."""
     y, nib, key, plain = views
     truth_blocks = block_nibbles(plain.numpy(), M)  # plain nibbles per original position: lows then highs
-    for p, (pixel, neighbour, channel) in ((3, (5, 6, 1)), (27, (9, 13, 2)), (40, (14, 10, 0)), (0, (0, 1, 1))):
+    # two bytes exchanged, and three moved round a cycle (pixel a's byte to b, b's to c, c's to a: pins the direction)
+    for p, pixels, channel in ((3, (5, 6), 1), (27, (9, 13), 2), (40, (14, 10), 0), (0, (0, 1), 1),
+                               (12, (2, 3, 7), 2), (33, (4, 8, 9), 0)):
         broken = key["perms"][p].copy()
         for offset in (0, D):  # the low, then the high nibble of the channel
-            a, b = offset + 3 * pixel + channel, offset + 3 * neighbour + channel
-            i, j = np.flatnonzero(broken == a)[0], np.flatnonzero(broken == b)[0]
-            broken[[i, j]] = broken[[j, i]]
+            holders = [np.flatnonzero(broken == offset + 3 * q + channel)[0] for q in pixels]
+            broken[holders] = broken[np.roll(holders, 1)]
         cipher = nib[:, np.argsort(key["block_perm"])[p]].astype(np.float64)
         exact = 16.0 * truth_blocks[:, p, D:] + truth_blocks[:, p, :D]  # the true values: a perfect predictor
         noisy = exact + np.random.default_rng(p).normal(0, 3.0, exact.shape)
