@@ -230,6 +230,17 @@ def _plain_nibbles(perm: np.ndarray, cipher: np.ndarray, d: int, high: bool) -> 
     return np.where(_signs(perm, d, high)[None, :], 15.0 - out, out)
 
 
+def placement_cost(values: np.ndarray, target: np.ndarray, negated: np.ndarray) -> np.ndarray:
+    """(k, s): for cipher nibbles ``values`` (n, k) and plain slots with ``target`` values (n, s), the sum over the
+    n samples of (nibble as slot j reads it - target[:, j])^2, a slot reading its nibble v as 15 - v where
+    ``negated`` (s,) says: the cost of every placement that a linear assignment then chooses from."""
+    c2 = (values * values).sum(axis=0)[:, None]
+    straight = (target * target).sum(axis=0)[None, :] - 2.0 * values.T @ target + c2
+    u = target - 15.0
+    flipped = (u * u).sum(axis=0)[None, :] + 2.0 * values.T @ u + c2  # sum (15 - v - t)^2 = sum (v + u)^2
+    return np.where(negated[None, :], flipped, straight)
+
+
 def _reassign(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray, high: bool) -> np.ndarray:
     """``perm`` with its highs (or lows) re-assigned: cipher nibble k to the plain slot s minimising the sum
     over samples of (target[s] - nibble value)^2, the nibble read negated where slot s says so (plain d's holder
@@ -238,13 +249,7 @@ def _reassign(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray, high: bo
     # the highs without plain d's holder (it stays: see the module docstring), or every low
     holders = np.flatnonzero(perm > d) if high else np.flatnonzero(perm < d)
     slots = perm[holders] - (d if high else 0)  # each holder's current plain slot; the pass permutes these
-    c = cipher[:, holders]
-    target = target[:, slots]
-    c2 = (c * c).sum(axis=0)[:, None]
-    straight = (target * target).sum(axis=0)[None, :] - 2.0 * c.T @ target + c2
-    u = target - 15.0
-    negated = (u * u).sum(axis=0)[None, :] + 2.0 * c.T @ u + c2
-    cost = np.where(_signs(perm, d, high)[slots][None, :], negated, straight)
+    cost = placement_cost(cipher[:, holders], target[:, slots], _signs(perm, d, high)[slots])
     rows, cols = linear_sum_assignment(cost)
     new_total, old_total = cost[rows, cols].sum(), np.trace(cost)  # holder i sits at slots[i] now
     if new_total >= old_total - 1e-6 * (1.0 + abs(new_total)):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .ele_assembled import _decryptor, _signs
+from .ele_assembled import _decryptor, _signs, placement_cost
 
 #: The predictors' reaches, (depth, width): ``depth`` decided rows (or columns) behind each predicted pixel,
 #: ``width`` pixels on either side. Each edge block is solved with each, and a solution replaces the block's key only
@@ -190,14 +190,7 @@ def _values(cipher: np.ndarray, holders: np.ndarray, negated: np.ndarray) -> np.
 def _assign(cipher: np.ndarray, candidates: np.ndarray, target: np.ndarray, negated: np.ndarray) -> np.ndarray:
     """For each of target's k slots, the distinct cipher nibble among ``candidates`` whose value (negated where
     the slot says) is nearest its target values in squared error over the samples: linear assignment."""
-    c = cipher[:, candidates]
-    c2 = (c * c).sum(axis=0)[None, :]
-    t2 = (target * target).sum(axis=0)[:, None]
-    straight = t2 - 2.0 * target.T @ c + c2
-    u = target - 15.0
-    flipped = (u * u).sum(axis=0)[:, None] + 2.0 * u.T @ c + c2  # sum (15 - c - t)^2 = sum (c + u)^2
-    cost = np.where(negated[:, None], flipped, straight)
-    slot_rows, picked = linear_sum_assignment(cost)
+    slot_rows, picked = linear_sum_assignment(placement_cost(cipher[:, candidates], target, negated).T)
     out = np.empty(target.shape[1], np.int64)
     out[slot_rows] = candidates[picked]
     return out
