@@ -252,7 +252,7 @@ def _key_recovery_curve(attack_name: str, *, scheme: Any, victim_train: torch.Te
         "break_ssim": break_ssim,
         "smallest_exact_n": smallest_exact_n(rows),
         "curve": [{"n": r["n"], "ssim_mean": r["ssim_mean"], "ssim_best": r["ssim_best"], "exact_key": r["exact_key"],
-                   "seconds": round(r["seconds"], 4)} for r in rows],
+                   "exact_on_seen": r["exact_on_seen"], "seconds": round(r["seconds"], 4)} for r in rows],
     }
 
 

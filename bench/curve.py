@@ -23,7 +23,9 @@ key recovery, on this machine), written to ``curve.csv``; ``curve.json`` keeps t
 fields (median and spread of SSIM, per-array key agreement, ``exact_up_to_symmetry`` (exact or equal
 to one of the attack's declared indistinguishable alternatives, e.g. EtC's mirror), ``exact_up_to_global``
 (exact up to a global reading the attack's natural-image prior had to choose: what smoothness alone
-recovered), the attack's own ambiguity/confidence report and notes), the resolved configuration and the
+recovered), ``exact_on_seen`` (the attack restores every ciphertext it was given byte for byte: the most any
+attack can promise where those ciphertexts leave key entries open, e.g. ELE on upscaled images), the attack's own
+ambiguity/confidence report and notes), the resolved configuration and the
 environment; ``curve.png`` plots mean SSIM
 against n on a log axis, with the FR/GAN/ITN results of the same scheme from result records as
 horizontal reference lines.
@@ -224,6 +226,8 @@ def sweep_key_recovery(
         if true_key is None:
             true_key = attack.reference_key(victim) if generic else victim.key_material()
         restored = attack(eval_cipher)
+        seen = attacker_plain[:n]
+        exact_on_seen = bool(torch.equal(attack(encrypt(seen)).to(seen.dtype), seen))
         as_is, inverted, mirrored = ssim_readings(restored, eval_plain)
         scores = as_is.numpy()
         inverted, mirrored = float(inverted.mean()), float(mirrored.mean())
@@ -247,6 +251,7 @@ def sweep_key_recovery(
             "ssim_std": float(scores.std()),
             "n_eval": int(eval_plain.shape[0]),
             "exact_up_to_symmetry": exact or any(same_key(alt, true_key) for alt in alternatives),
+            "exact_on_seen": exact_on_seen,
             "exact_up_to_global": exact or (not generic and any(same_key(k, true_key) for k in global_readings(
                 name, attack.key_material, block_size=block))),
             "threat_model": attack.threat_model.value,

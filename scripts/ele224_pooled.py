@@ -9,7 +9,10 @@ The in-run curve is too slow at 224 (196 block positions x LE's 768-item solver,
 docs/benchmarks.md records single fits made with this script. Reads the bundled sample, or the optional larger
 CIFAR-10 subset ``$PPBENCH_SHARED/data/cifar10-subset.npz`` when that is set and present (it begins with the
 sample's images, so N <= 2000 gives the same pixels either way), and scores 50 unseen test images. Also prints
-how many block positions' keys are wrong (the key is fresh: the script holds it, the attack never sees it).
+how many block positions' keys are wrong (the key is fresh: the script holds it, the attack never sees it), how many
+of them decrypt the N seen ciphertexts wrongly, whether every seen ciphertext comes back byte for byte
+(``exact_on_seen``), and how many key entries the N ciphertexts leave open for the recovered key and for the true
+one (``open_entries``: nonzero for the true key means no attack can name the exact key from these ciphertexts).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 import ppbench.attacks.keyrecovery.solvers.tanaka as tanaka
+from ppbench.attacks.keyrecovery.ciphertext_only import open_entries
 from ppbench.attacks.kpa import key_agreement, same_key
 from ppbench.attacks.pooled import recover_key_pooled
 from ppbench.data import load_dataset
@@ -47,7 +51,8 @@ def main() -> None:
     subset = os.path.join(os.environ.get("PPBENCH_SHARED", ""), "data", "cifar10-subset.npz")
     ds = load_dataset(f"npz:{subset}" if os.environ.get("PPBENCH_SHARED") and os.path.isfile(subset) else "sample")
     scheme = create_scheme("ele", key=generate_key("ele", image_size=args.size, block_size=block))
-    y = torch.cat([scheme.encrypt(resize_uint8(ds.x_train[i:i + 50], args.size)) for i in range(0, args.n, 50)])
+    seen = torch.cat([resize_uint8(ds.x_train[i:i + 50], args.size) for i in range(0, args.n, 50)])
+    y = scheme.encrypt(seen)
     start = time.perf_counter()
     recovery = recover_key_pooled("ele", y, block_size=block)
     seconds = time.perf_counter() - start
@@ -57,10 +62,17 @@ def main() -> None:
     restored = rebuilt.decrypt(scheme.encrypt(test))
     truth = scheme.key_material()
     wrong = int((recovery.key_material["perms"] != truth["perms"]).any(axis=1).sum())
+    seen_back = rebuilt.decrypt(y)
+    m, rows = block, args.size // block
+    differs = (seen_back != seen).reshape(args.n, 3, rows, m, rows, m).any(dim=5).any(dim=3).any(dim=1).any(dim=0)
     out = {"n": args.n, "size": args.size, "reread": not args.no_reread, "edges": not args.no_edges, "seconds": round(seconds, 1),
            "exact": bool(same_key(recovery.key_material, truth)),
            "block_order_right": bool(np.array_equal(recovery.key_material["block_perm"], truth["block_perm"])),
            "positions_wrong": wrong, "positions": int(truth["perms"].shape[0]),
+           "exact_on_seen": bool(torch.equal(seen_back, seen)),
+           "positions_decrypting_seen_wrongly": int(differs.sum()),
+           "open_entries_recovered": recovery.ambiguous,
+           "open_entries_true": open_entries("ele", y.numpy(), truth, block),
            "agreement": key_agreement(recovery.key_material, truth), "confidence": recovery.confidence,
            "ssim_unseen_50": float(ssim(restored, test).mean()), "torch": torch.__version__}
     print(json.dumps(out))

@@ -203,7 +203,7 @@ def test_key_recovery_entry_carries_its_curve_and_ciphertexts_to_break(attack, s
     assert entry["break_ssim"] == pytest.approx(0.99)  # lossless: the key's owner gets SSIM 1
     assert entry["ciphertexts_to_break"] == min(p["n"] for p in curve if p["ssim_best"] >= 0.99)
     assert entry["smallest_exact_n"] == min(p["n"] for p in curve if p["exact_key"])
-    assert curve[-1]["exact_key"] and curve[-1]["ssim_mean"] == pytest.approx(1.0)
+    assert curve[-1]["exact_key"] and curve[-1]["ssim_mean"] == pytest.approx(1.0) and curve[-1]["exact_on_seen"]
     assert entry["ciphertexts_to_break"] <= (1 if attack == "kpa" else 50)
 
 

@@ -63,6 +63,10 @@ class TestSweep:
         _, rows = pooled_rows
         assert rows[-1]["exact_key"] and rows[-1]["ssim_mean"] >= 0.99
 
+    def test_exact_on_seen_says_whether_the_seen_ciphertexts_come_back_byte_for_byte(self, pooled_rows):
+        _, rows = pooled_rows
+        assert [r["exact_on_seen"] for r in rows] == [False, True]  # n = 1: a wrong key; n = 50: the exact one
+
     def test_exact_key_and_ssim_agree(self, pooled_rows):
         _, rows = pooled_rows
         for r in rows:

@@ -21,6 +21,9 @@ learnt from the attacker's own plain images (``public_images``), never from a da
   distribution): the mirrored key is returned in ``KeyRecovery.alternatives``.
 - ``plain``: nothing to recover.
 
+``KeyRecovery.ambiguous`` counts, for LE and ELE, the key entries the ciphertexts cannot fix
+(:func:`open_entries`): nonzero means no attack could name the exact key from these ciphertexts.
+
 :func:`global_readings` lists the keys a prior had to choose between, so that evaluations can report
 "exact up to a global symmetry" (what smoothness alone recovered) beside "exact".
 """
@@ -37,11 +40,12 @@ from ppbench.errors import InputError
 from ppbench.schemes import scheme_info
 
 from .base import KeyRecovery, PooledResult, as_numpy_uint8
+from .geometry import block_nibbles
 from .prior import NaturalPrior, learn_prior
 from .solvers.etc import etc_global_readings, pooled_etc
 from .solvers.pixel import pe_global_readings, pooled_pe, pooled_pe_np
 from .solvers.proposed import pooled_proposed
-from .solvers.tanaka import pooled_ele, pooled_le
+from .solvers.tanaka import open_nibbles, pooled_ele, pooled_le
 
 POOLED_SCHEMES = ("proposed", "le", "ele", "etc", "pe", "pe_np", "plain")
 #: Schemes whose global reading only a natural-image prior settles (so they need the attacker's public images).
@@ -89,7 +93,22 @@ def recover_key_pooled(scheme_name: str, ciphertexts: torch.Tensor | np.ndarray,
     block = block_size if scheme_info(name).block_wise else None
     material, confidence, notes, alternatives = POOLED_SOLVERS[name](y, block, prior)
     return KeyRecovery(scheme=name, key_material=material, n=int(y.shape[0]), seconds=time.perf_counter() - start,
-                       ambiguous={}, consistent=None, confidence=confidence, notes=notes, alternatives=alternatives)
+                       ambiguous=open_entries(name, y, material, block), consistent=None, confidence=confidence,
+                       notes=notes, alternatives=alternatives)
+
+
+def open_entries(scheme_name: str, y: np.ndarray, material: dict[str, np.ndarray], block_size: int | None
+                 ) -> dict[str, int]:
+    """Per key array, the entries of ``material`` that the uint8 ciphertexts ``y`` leave open: nibbles whose
+    places can be exchanged without changing any decryption of ``y`` (:func:`~.solvers.tanaka.open_nibbles`),
+    counted for LE (every block a sample of its one key) and ELE (each block position its own key, read at the
+    cipher position its blocks sit at); empty for the other schemes, whose solvers count nothing open."""
+    if scheme_name not in ("le", "ele") or block_size is None:
+        return {}
+    nib = block_nibbles(y, block_size)
+    if scheme_name == "le":
+        return {"perm": int(open_nibbles(nib.reshape(-1, 1, nib.shape[-1]), material["perm"][None]).sum())}
+    return {"perms": int(open_nibbles(nib, material["perms"][material["block_perm"]]).sum())}
 
 
 def global_readings(scheme_name: str, material: dict[str, np.ndarray], *, block_size: int | None = None

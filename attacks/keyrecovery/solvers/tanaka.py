@@ -107,6 +107,29 @@ def _agreement(w: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def open_nibbles(nib: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Per key, the cipher nibbles whose place the samples cannot fix: (K,) counts for ``nib`` (n, K, 2d), the
+    cipher nibbles of n samples at K cipher positions (ELE: its N block positions; LE: one key, every block of
+    every image a sample), and ``perms`` (K, 2d) the key read at each.
+
+    Two cipher nibbles of one key that both hold highs (or both lows) and show the same value in every sample can
+    exchange their plain slots without changing a single decrypted byte: a slot's sign depends on the slot alone
+    (r[k] = P[k] > d is the same for both), so each slot still reads the same values. Plain nibble d's holder is
+    left out (moving it flips r at two places). No attack, ciphertext-only or known-plaintext, can tell such keys
+    apart from these samples, so a nonzero count means the exact key is out of reach at this n; 0 means no such
+    exchange exists (a lower bound on what is open: longer cycles of equal columns are counted too, other
+    equivalences are not)."""
+    n, k, two_d = nib.shape
+    d = two_d // 2
+    out = np.zeros(k, np.int64)
+    for i in range(k):
+        columns = nib[:, i].T  # (2d, n) each cipher nibble's values over the samples
+        for holders in (np.flatnonzero(perms[i] > d), np.flatnonzero(perms[i] < d)):
+            _, inverse, counts = np.unique(columns[holders], axis=0, return_inverse=True, return_counts=True)
+            out[i] += int((counts[inverse.ravel()] > 1).sum())
+    return out
+
+
 def kpa_le(x: np.ndarray, y: np.ndarray, m: int | None) -> KpaResult:
     """LE from pairs: every block of every pair is a sample of the one nibble key (N samples per image)."""
     assert m is not None
