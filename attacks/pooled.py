@@ -85,8 +85,10 @@ class Pooled(KeyRecoveryAttack):
         # 4: ELE's per-position reading fixes symmetries and low-nibble signs by the derived mask (new ELE keys);
         # 5: ELE's positions that no candidate explains get a deeper (iterated local) layout search (new ELE keys);
         # 6: ELE's nibbles are read again from the assembled images (new ELE keys); 7: ELE's image-edge positions
-        # are solved again layer by layer from the interior (new ELE keys at 224 x 224)
-        version=7,
+        # are solved again layer by layer from the interior (new ELE keys at 224 x 224); 8: the holder of ELE's
+        # plain nibble d (the first pixel's high) is tried at the first pixel's neighbours (new ELE keys at 224);
+        # LE/ELE report the key entries the ciphertexts leave open (``ambiguous``)
+        version=8,
         curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",

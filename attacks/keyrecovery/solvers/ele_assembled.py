@@ -60,7 +60,8 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     neighbour mean."""
     n, h, w, _ = images.shape
     padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="reflect")
-    fallback = neighbour_mean_prediction(images)
+    planes = [np.ascontiguousarray(padded[..., c]) for c in range(3)]  # one plane per channel: shifted views
+    fallback = None  # the neighbour mean, made when a class first needs it
     features = len(_offsets()) + 1
     rc, cc = _border_class(h), _border_class(w)
     rng = np.random.default_rng(seed)
@@ -71,13 +72,15 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
             grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
             total = n * grid_r.size
             if total < MIN_SAMPLES_PER_FEATURE * features:
-                out[np.ix_(np.arange(n), rr, cs)] = fallback[np.ix_(np.arange(n), rr, cs)]
+                if fallback is None:
+                    fallback = neighbour_mean_prediction(images)
+                out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1] = fallback[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1]
                 continue
             for ch in range(3):
                 imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
                 feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
                 weights, *_ = np.linalg.lstsq(feats, images[imgs, grid_r[cell], grid_c[cell], ch], rcond=None)
-                out[..., ch][np.ix_(np.arange(n), rr, cs)] = _apply(padded, ch, rr, cs, weights)
+                out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1, ch] = _apply(planes, ch, rr, cs, weights)
     return out
 
 
@@ -99,12 +102,15 @@ def _features(padded: np.ndarray, ch: int, imgs: np.ndarray, rows: np.ndarray, c
     return np.stack(feats + [np.ones(rows.size)], axis=1)
 
 
-def _apply(padded: np.ndarray, ch: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The fitted predictor on every image at the rows x cols pixels of channel ``ch``: (n, rows, cols)."""
-    r0, c0 = rows[:, None] + RADIUS, cols[None, :] + RADIUS
-    out = np.full((padded.shape[0], rows.size, cols.size), weights[-1])
+def _apply(padded: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The fitted predictor on every image at the rows x cols pixels (each a run of consecutive indices, as
+    :func:`_border_class` makes them) of channel ``ch``: (n, rows, cols). ``padded``: the reflected images, one
+    contiguous (n, H + 2R, W + 2R) array per channel, so that each feature is a shifted view, not a gather."""
+    r0, r1, c0, c1 = rows[0] + RADIUS, rows[-1] + 1 + RADIUS, cols[0] + RADIUS, cols[-1] + 1 + RADIUS
+    out = np.full((padded[0].shape[0], rows.size, cols.size), weights[-1])
+    term = np.empty_like(out)
     for wt, (k, dy, dx) in zip(weights[:-1], _offsets()):
-        out += wt * padded[:, r0 + dy, c0 + dx, (ch + k) % 3]
+        out += np.multiply(padded[(ch + k) % 3][:, r0 + dy:r1 + dy, c0 + dx:c1 + dx], wt, out=term)
     return out
 
 
@@ -155,6 +161,12 @@ def _decryptor(y: np.ndarray, block_perm: np.ndarray, m: int):
     return decrypt
 
 
+def cipher_positions(block_perm: np.ndarray) -> np.ndarray:
+    """The inverse block order: original position p sits at cipher position ``out[p]`` (``block_perm`` maps
+    cipher positions to original ones)."""
+    return np.argsort(block_perm)
+
+
 def _roughness(plain: np.ndarray) -> float:
     """The mean squared residual of the fitted predictor on ``plain``: lower where the images are more natural."""
     return float(((plain - fitted_prediction(plain)) ** 2).mean())
@@ -166,19 +178,30 @@ def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np
     then its lows (with the highs just chosen), then its whole bytes."""
     n, h, w, _ = plain.shape
     cols, d = w // m, 3 * m * m
-    cipher_at = np.empty_like(block_perm)
-    cipher_at[block_perm] = np.arange(block_perm.size)  # original position p sits at cipher position cipher_at[p]
+    cipher_at = cipher_positions(block_perm)
     out = perms.copy()
     for p in range(perms.shape[0]):
         r0, c0 = divmod(p, cols)
         window = (slice(None), slice(r0 * m, r0 * m + m), slice(c0 * m, c0 * m + m))
         values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
-        cipher = nib[:, cipher_at[p]].astype(np.float64)
-        perm = _reassign(perms[p], cipher, np.clip((pred - values % 16) / 16.0, 0.0, 15.0), high=True)
-        high_values = _plain_nibbles(perm, cipher, d, high=True)
-        perm = _reassign(perm, cipher, np.clip(pred - 16.0 * high_values, 0.0, 15.0), high=False)
-        out[p] = _reassign_bytes(perm, cipher, pred)
+        out[p] = reread_position(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred)
     return out
+
+
+def reread_position(perm: np.ndarray, cipher: np.ndarray, values: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """One position's key re-read against the predicted values ``pred`` (n, d): its highs (with the lows of
+    ``values``, its current decryption), then its lows (with the highs just chosen), then its whole bytes."""
+    d = pred.shape[1]
+    perm = _reassign(perm, cipher, np.clip((pred - values % 16) / 16.0, 0.0, 15.0), high=True)
+    high_values = _plain_nibbles(perm, cipher, d, high=True)
+    perm = _reassign(perm, cipher, np.clip(pred - 16.0 * high_values, 0.0, 15.0), high=False)
+    return _reassign_bytes(perm, cipher, pred)
+
+
+def decrypt_position(perm: np.ndarray, cipher: np.ndarray) -> np.ndarray:
+    """(n, d) plain values of one position's samples ``cipher`` (n, 2d) under its key ``perm``."""
+    d = perm.size // 2
+    return 16.0 * _plain_nibbles(perm, cipher, d, high=True) + _plain_nibbles(perm, cipher, d, high=False)
 
 
 def _reassign_bytes(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .ele_assembled import _decryptor, _signs, placement_cost
+from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost
+from .ele_first_pixel import with_first_pixel
 
 #: The predictors' reaches, (depth, width): ``depth`` decided rows (or columns) behind each predicted pixel,
 #: ``width`` pixels on either side. Each edge block is solved with each, and a solution replaces the block's key only
@@ -36,11 +37,13 @@ ALTERNATIONS = 3
 FIT_SAMPLES = 20_000
 
 
-def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int
-                     ) -> tuple[np.ndarray, int]:
+def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int,
+                     candidates: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """ELE key ``perms`` (N, 2d, by original position) with every image-edge position solved again from its
     inner neighbour; ``y`` the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher nibbles,
-    ``block_perm`` the block order found. Returns (perms, number of positions whose key changed)."""
+    ``block_perm`` the block order found. ``candidates`` (N, K): cipher nibbles that may hold plain nibble d
+    instead of the current holder (:func:`~.ele_first_pixel.first_pixel_candidates`); each is tried as a start
+    too, judged like the rest. Returns (perms, number of positions whose key changed)."""
     n, _, h, w = y.shape
     rows, cols = h // m, w // m
     if rows < 3 or cols < 3:  # no inner block to start from or to fit the predictor on
@@ -48,8 +51,7 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     plain = _decryptor(y, block_perm, m)(perms)
     inner = np.zeros((h, w), bool)
     inner[m:h - m, m:w - m] = True
-    cipher_at = np.empty_like(block_perm)
-    cipher_at[block_perm] = np.arange(block_perm.size)
+    cipher_at = cipher_positions(block_perm)
     order = edge_order(rows, cols)
     weights = {(direction, reach): fit_directional(plain, inner, direction, m, reach)
                for direction in {d for _, d in order} for reach in REACHES}
@@ -63,12 +65,15 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
                              for reach in REACHES])
 
         best_residuals, best_key, best_block = residuals(), out[p], plain[block].copy()
-        for reach in REACHES:
-            key = _peel_block(plain, weights[direction, reach], nib[:, cipher_at[p]].astype(np.float64), perms[p],
-                              r0, c0, m, direction, reach)
-            new = residuals()
-            if (new < best_residuals).all():
-                best_residuals, best_key, best_block = new, key, plain[block].copy()
+        cipher = nib[:, cipher_at[p]].astype(np.float64)
+        starts = [perms[p]] + ([with_first_pixel(perms[p], int(c)) for c in candidates[p] if perms[p][c] != 3 * m * m]
+                               if candidates is not None else [])
+        for start in starts:
+            for reach in REACHES:
+                key = _peel_block(plain, weights[direction, reach], cipher, start, r0, c0, m, direction, reach)
+                new = residuals()
+                if (new < best_residuals).all():
+                    best_residuals, best_key, best_block = new, key, plain[block].copy()
         out[p] = best_key
         plain[block] = best_block
     return out, int((out != perms).any(axis=1).sum())

@@ -22,7 +22,8 @@ from ..jigsaw import Jigsaw, edge_dissimilarity
 from ..matching import LSA_LIMIT, match, mismatch_cost, row_labels
 from ..prior import NaturalPrior
 from .ele_assembled import reread_assembled
-from .ele_edges import peel_image_edges
+from .ele_edges import edge_order, peel_image_edges
+from .ele_first_pixel import first_pixel_candidates, settle_first_pixel
 from .ele_reading import ele_key
 from .le_reading import le_key
 
@@ -191,9 +192,12 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     LE's derived mask choosing the 8 symmetries of the block's grid, channel order and negative from the
     highs and fixing the sign of every low nibble's correlation; the decrypted blocks are then placed by
     the no-rotation jigsaw solver, and every position's nibbles are read again from the assembled images
-    (:mod:`.ele_assembled`: the neighbours across block borders predict them better); last, the image-edge
+    (:mod:`.ele_assembled`: the neighbours across block borders predict them better); then each inner position's
+    holder of plain nibble d (the first pixel's high, which no later step moves) is tried at the first pixel's
+    neighbours as the reading placed them (:mod:`.ele_first_pixel`); last, the image-edge
     positions, where the upscaled images' clamped borders defeat both readings, are solved again layer by layer
-    from their inner neighbour (:mod:`.ele_edges`), kept only where that explains them better, and if any
+    from their inner neighbour (:mod:`.ele_edges`, from d's holder as it stands and from each of those
+    neighbours), kept only where that explains them better, and if any
     changed, every position is read from the assembled images once more.
     """
     assert m is not None
@@ -213,20 +217,26 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     block_perm[solution.pieces.ravel()] = np.arange(nb)  # cipher block i came from plain position block_perm[i]
     perms = np.empty_like(cipher_perms)
     perms[block_perm] = cipher_perms
+    candidates = first_pixel_candidates(perms, m)  # from the in-block reading, before anything moves
     perms, changed = reread_assembled(y, nib, perms, block_perm, m)
-    perms, peeled = peel_image_edges(y, nib, perms, block_perm, m)
+    edge = {p for p, _ in edge_order(rows, cols)} if rows >= 3 and cols >= 3 else set()
+    inner = np.array([p for p in range(nb) if p not in edge], np.int64)
+    perms, settled = settle_first_pixel(y, nib, perms, block_perm, m, candidates, inner)
+    perms, peeled = peel_image_edges(y, nib, perms, block_perm, m, candidates)
     again = 0
-    if peeled:  # read again: the edge blocks' inner neighbours were read beside wrong edge blocks
+    if peeled or settled:  # read again: neighbours of the positions that changed were read beside them
         perms, again = reread_assembled(y, nib, perms, block_perm, m)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
-                  "positions_changed_by_reread": changed / nb, "positions_changed_by_edge_solve": peeled / nb,
+                  "positions_changed_by_reread": changed / nb, "first_pixels_moved": settled / nb,
+                  "positions_changed_by_edge_solve": peeled / nb,
                   "positions_changed_by_second_reread": again / nb}
     notes = [f"ele: {int((agreement == 1.0).sum())} of {nb} block positions have a key whose derived LE mask "
              "explains every observed polarity (1.000: practically never by a wrong key)",
              f"ele: the keys of {changed} of {nb} block positions changed when read again from the assembled "
              "images (their neighbours across block borders)",
+             f"ele: the holder of the first pixel's high nibble moved at {settled} inner block positions",
              f"ele: the keys of {peeled} image-edge block positions changed when solved again layer by layer from "
              f"their inner neighbour, and then {again} when every position was read again"]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []
