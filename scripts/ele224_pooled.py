@@ -4,6 +4,7 @@
     python scripts/ele224_pooled.py N --size 32         # at 32 x 32 / M4
     python scripts/ele224_pooled.py N --no-reread       # without the re-read from the assembled images (pooled v5)
     python scripts/ele224_pooled.py N --no-edges        # without solving the image-edge positions again (pooled v6)
+    python scripts/ele224_pooled.py N --stages          # also the seconds each stage of the solver took
 
 The in-run curve is too slow at 224 (196 block positions x LE's 768-item solver, minutes per fit), so
 docs/benchmarks.md records single fits made with this script. Reads the bundled sample, or the optional larger
@@ -41,7 +42,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, choices=(32, 224), help="image size (block 4 at 32, 16 at 224)")
     parser.add_argument("--no-reread", action="store_true", help="skip the re-read from the assembled images")
     parser.add_argument("--no-edges", action="store_true", help="skip solving the image-edge positions again")
+    parser.add_argument("--stages", action="store_true", help="time each stage of the solver")
     args = parser.parse_args()
+    stages: dict[str, float] = {}
+    if args.stages:
+        for name in ("ele_key", "reread_assembled", "settle_first_pixel", "peel_image_edges"):
+            setattr(tanaka, name, _timed(name, getattr(tanaka, name), stages))
+        tanaka.Jigsaw.solve = _timed("jigsaw", tanaka.Jigsaw.solve, stages)
     if args.no_reread:
         tanaka.reread_assembled = lambda y, nib, perms, block_perm, m: (perms, 0)
     if args.no_edges:
@@ -75,7 +82,20 @@ def main() -> None:
            "open_entries_true": open_entries("ele", y.numpy(), truth, block),
            "agreement": key_agreement(recovery.key_material, truth), "confidence": recovery.confidence,
            "ssim_unseen_50": float(ssim(restored, test).mean()), "torch": torch.__version__}
+    if args.stages:
+        out["stage_seconds"] = {name: round(sec, 1) for name, sec in stages.items()}
     print(json.dumps(out))
+
+
+def _timed(name: str, function, spent: dict[str, float]):
+    """``function`` adding the seconds of each call to ``spent[name]``."""
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+    return wrapper
 
 
 if __name__ == "__main__":
