@@ -25,6 +25,8 @@ from scipy.optimize import linear_sum_assignment
 
 from ppbench.schemes import create_scheme
 
+from ..parallel import map_positions
+
 #: Rounds at most (each: every position re-read once with each predictor).
 ROUNDS = 4
 #: The fitted predictor's neighbourhood: a (2R+1)^2 window of the pixel's own channel (not the pixel itself), and
@@ -179,13 +181,14 @@ def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np
     n, h, w, _ = plain.shape
     cols, d = w // m, 3 * m * m
     cipher_at = cipher_positions(block_perm)
-    out = perms.copy()
-    for p in range(perms.shape[0]):
+
+    def one(p: int) -> np.ndarray:
         r0, c0 = divmod(p, cols)
         window = (slice(None), slice(r0 * m, r0 * m + m), slice(c0 * m, c0 * m + m))
         values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
-        out[p] = reread_position(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred)
-    return out
+        return reread_position(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred)
+
+    return np.stack(map_positions(one, range(perms.shape[0])))
 
 
 def reread_position(perm: np.ndarray, cipher: np.ndarray, values: np.ndarray, pred: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..parallel import map_positions
 from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost
 from .ele_first_pixel import with_first_pixel
 
@@ -55,8 +56,11 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     order = edge_order(rows, cols)
     weights = {(direction, reach): fit_directional(plain, inner, direction, m, reach)
                for direction in {d for _, d in order} for reach in REACHES}
-    out = perms.copy()
-    for p, direction in order:
+    candidate_starts = candidates if candidates is not None else np.zeros((perms.shape[0], 0), np.int64)
+
+    def solve(item: tuple[int, tuple[int, int]]) -> np.ndarray:
+        """One edge position's best key; its block of ``plain`` left decrypted under it."""
+        p, direction = item
         r0, c0 = (p // cols) * m, (p % cols) * m
         block = (slice(None), slice(r0, r0 + m), slice(c0, c0 + m))
 
@@ -64,18 +68,28 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
             return np.array([_block_residual(plain, weights[direction, reach], r0, c0, m, direction, reach)
                              for reach in REACHES])
 
-        best_residuals, best_key, best_block = residuals(), out[p], plain[block].copy()
+        best_residuals, best_key, best_block = residuals(), perms[p], plain[block].copy()
         cipher = nib[:, cipher_at[p]].astype(np.float64)
-        starts = [perms[p]] + ([with_first_pixel(perms[p], int(c)) for c in candidates[p] if perms[p][c] != 3 * m * m]
-                               if candidates is not None else [])
+        starts = [perms[p]] + [with_first_pixel(perms[p], int(c)) for c in candidate_starts[p] if perms[p][c] != 3 * m * m]
         for start in starts:
             for reach in REACHES:
                 key = _peel_block(plain, weights[direction, reach], cipher, start, r0, c0, m, direction, reach)
                 new = residuals()
                 if (new < best_residuals).all():
                     best_residuals, best_key, best_block = new, key, plain[block].copy()
-        out[p] = best_key
         plain[block] = best_block
+        return best_key
+
+    # A non-corner edge block reads only itself and its inner neighbour, so those are solved side by side; each
+    # corner reads its horizontal neighbour, an edge block, so the corners (last in ``order``) follow.
+    corners = {0, cols - 1, (rows - 1) * cols, rows * cols - 1}
+    sides = [item for item in order if item[0] not in corners]
+    out = perms.copy()
+    for (p, _), key in zip(sides, map_positions(solve, sides)):
+        out[p] = key
+    for item in order:
+        if item[0] in corners:
+            out[item[0]] = solve(item)
     return out, int((out != perms).any(axis=1).sum())
 
 

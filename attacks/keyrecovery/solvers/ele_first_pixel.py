@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import map_positions
 from .ele_assembled import (_decryptor, _roughness, cipher_positions, decrypt_position, fitted_prediction,
                             reread_position)
 
@@ -57,13 +58,17 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     plain = decrypt(perms)
     predicted = fitted_prediction(plain)
     cipher_at = cipher_positions(block_perm)
-    out = perms.copy()
-    for p in positions:
-        r0, c0 = divmod(int(p), cols)
+
+    def one(p: int) -> np.ndarray:
+        r0, c0 = divmod(p, cols)
         window = (slice(None), slice(r0 * m, r0 * m + m), slice(c0 * m, c0 * m + m))
         values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
-        cipher = nib[:, cipher_at[p]].astype(np.float64)
-        out[p] = _best_holder(perms[p], cipher, values, pred, candidates[p])
+        return _best_holder(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred, candidates[p])
+
+    out = perms.copy()
+    positions = [int(p) for p in positions]
+    if positions:
+        out[positions] = np.stack(map_positions(one, positions))
     moved = int((out != perms).any(axis=1).sum())
     if moved and _roughness(decrypt(out)) < _roughness(plain):
         return out, moved

@@ -1,0 +1,30 @@
+"""``pooled``'s placement of ELE's blocks (attacks/keyrecovery/solvers/tanaka.py): blocks decrypted in place with
+right nibble keys go back to their true order, which is what the second placement after the refinement relies on
+(the first one reads blocks the in-block reading left rough). Real CIFAR-10 images upscaled to 96 x 96."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ppbench.attacks.keyrecovery.solvers.tanaka import _by_original, _place
+from ppbench.keys import SchemeKey
+from ppbench.schemes import create_scheme, generate_key
+from ppbench.transforms import nhwc_to_nchw, resize_uint8
+
+SECRET = bytes.fromhex("1f2e3d4c5b6a79880f1e2d3c4b5a6978e1d2c3b4a5968778695a4b3c2d1e0f00")
+
+
+def test_refined_keys_put_an_exchanged_pair_of_blocks_back(cifar_subset):
+    plain = resize_uint8(nhwc_to_nchw(cifar_subset["x_train"][:60]), 96)
+    template = generate_key("ele", image_size=96, block_size=8)
+    scheme = create_scheme("ele", key=SchemeKey(scheme=template.scheme, params=template.params, secret=SECRET))
+    y = scheme.encrypt(plain).numpy()
+    key = scheme.key_material()
+    at_cipher = key["perms"][key["block_perm"]]  # cipher block i's nibble key
+    wrong = key["block_perm"].copy()
+    wrong[[3, 40]] = wrong[[40, 3]]  # a first placement that exchanged two blocks
+    keys_under_wrong = _by_original(at_cipher, wrong)
+    assert not np.array_equal(keys_under_wrong, key["perms"])
+    again, solution = _place(y, keys_under_wrong[wrong], 8)  # what pooled_ele does after refining
+    assert np.array_equal(again, key["block_perm"]) and np.array_equal(_by_original(at_cipher, again), key["perms"])
+    assert solution.buddy_fraction > 0.9
