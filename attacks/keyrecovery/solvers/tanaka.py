@@ -214,7 +214,7 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     perms, counts = _refine(y, nib, _by_original(cipher_perms, block_perm), block_perm, m,
                             _by_original(candidates, block_perm))
     # Placed again from the refined blocks: the first placement read blocks that the in-block reading left rough
-    # (measured: two of five fresh 224 keys had two blocks exchanged), and the refined ones are all but exact. If
+    # (measured: three of five fresh 224 keys had two blocks exchanged), and the refined ones are all but exact. If
     # that moves blocks, the refinement is done again from the reading under the new order: refined beside the
     # wrong neighbours, the moved blocks and theirs would start from worse than the reading (measured: restarting
     # from the refined keys left 55 positions wrong where a right first placement leaves about 20).
