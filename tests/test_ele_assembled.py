@@ -152,3 +152,20 @@ def test_the_byte_pass_never_moves_plain_ds_holder(views):
     for seed in range(5):  # whatever the targets, pixel 0's channel-0 byte stays
         target = np.random.default_rng(seed).uniform(0, 255, (cipher.shape[0], D))
         assert ele_assembled._reassign_bytes(key["perms"][5], cipher, target)[holder] == D
+
+
+@pytest.mark.parametrize("n", [1, 13], ids=["one image", "a chunk and a part"])
+def test_the_predictors_give_the_same_values_however_the_images_are_sliced(monkeypatch, n):
+    images = np.random.default_rng(1).uniform(0, 255, (n, 32, 32, 3))
+    whole = {f: f(images) for f in (fitted_prediction, neighbour_mean_prediction)}
+    monkeypatch.setattr(ele_assembled, "IMAGE_CHUNK", 3)
+    for f, expected in whole.items():
+        assert np.array_equal(f(images), expected)
+
+
+def test_the_neighbour_mean_of_a_few_pixels_is_the_whole_images_at_those_pixels():
+    images = np.random.default_rng(2).uniform(0, 255, (4, 20, 24, 3))
+    whole = neighbour_mean_prediction(images)
+    for rows, cols in [((0, 1), (0, 1)), ((19, 20), (23, 24)), ((0, 2), (10, 14)), ((5, 9), (22, 24)), ((0, 20), (0, 24))]:
+        rr, cc = np.arange(*rows), np.arange(*cols)
+        assert np.array_equal(ele_assembled._neighbour_mean_at(images, rr, cc), whole[:, rr[0]:rr[-1] + 1, cc[0]:cc[-1] + 1])

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel import map_positions
-from .ele_assembled import (_decryptor, _roughness, cipher_positions, decrypt_position, fitted_prediction,
-                            reread_position)
+from .ele_assembled import (_decryptor, _residual, _roughness, cipher_positions, decrypt_position, fitted_prediction,
+                            position_window, reread_position)
 
 #: The pixels (row, column) of a block whose channel-0 high, as the in-block reading placed it, may hold plain nibble
 #: d instead of the one read: the first pixel's nearest neighbours (measured on the tests' 224 key: where the
@@ -60,8 +60,7 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     cipher_at = cipher_positions(block_perm)
 
     def one(p: int) -> np.ndarray:
-        r0, c0 = divmod(p, cols)
-        window = (slice(None), slice(r0 * m, r0 * m + m), slice(c0 * m, c0 * m + m))
+        window = position_window(p, cols, m)
         values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
         return _best_holder(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred, candidates[p])
 
@@ -70,7 +69,7 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     if positions:
         out[positions] = np.stack(map_positions(one, positions))
     moved = int((out != perms).any(axis=1).sum())
-    if moved and _roughness(decrypt(out)) < _roughness(plain):
+    if moved and _roughness(decrypt(out)) < _residual(plain, predicted):
         return out, moved
     return perms, 0
 
