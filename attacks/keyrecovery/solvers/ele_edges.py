@@ -131,8 +131,8 @@ def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: 
         r = np.clip(rows + oy, lo_r, lo_r + m - 1) if side_rows else rows + oy
         c = cols + ox if side_rows else np.clip(cols + ox, lo_c, lo_c + m - 1)
         r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
-        feats += [plain[:, r, c, ch] if images is None else plain[images, r, c, ch] for ch in range(3)]
-    return np.stack(feats + [np.ones_like(feats[0])], axis=-1)
+        feats.append(plain[:, r, c] if images is None else plain[images, r, c])  # every channel: (..., k, 3)
+    return np.concatenate(feats + [np.ones(feats[0].shape[:-1] + (1,))], axis=-1)
 
 
 def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], m: int,
@@ -184,13 +184,15 @@ def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm
         target = _predict(plain, weights, rows, cols, direction, m, reach).reshape(plain.shape[0], -1)  # (n, 3 m)
         slots = (((rows - r0) * m + (cols - c0))[:, None] * 3 + np.arange(3)[None, :]).ravel()  # plain slots
         pinned = slots == 0  # plain high nibble d belongs to slot 0
-        low = np.full_like(target, 7.5)
+        low, low_of = np.full_like(target, 7.5), None
         for _ in range(ALTERNATIONS):
             high_of = np.full(slots.size, holder_d)
             free = ~pinned
             high_of[free] = _assign(cipher, free_high, (target[:, free] - low[:, free]) / 16.0, sign_high[slots[free]])
             high = _values(cipher, high_of, sign_high[slots])
-            low_of = _assign(cipher, free_low, target - 16.0 * high, sign_low[slots])
+            previous, low_of = low_of, _assign(cipher, free_low, target - 16.0 * high, sign_low[slots])
+            if previous is not None and np.array_equal(previous, low_of):
+                break  # the lows as before: another alternation would choose the same highs and lows again
             low = _values(cipher, low_of, sign_low[slots])
         out[high_of] = d + slots
         out[low_of] = slots
