@@ -38,3 +38,17 @@ def test_a_near_tie_within_the_tolerance_keeps_the_diagonal():
     cost = np.array([[1.0, 0.0], [0.0, 1.0]]) * 1e-7 + 5.0
     assert improving_assignment(cost) is None
     assert improving_assignment(cost, rel_tol=0.0) is not None
+
+
+def test_a_gain_just_over_the_tolerance_is_not_lost_to_the_bounds_rounding():
+    # found by a review: here the reduced bound rounds 1 ulp above the optimum, so a skip at the full tolerance kept a
+    # placement that the solver (and the old code) would have improved on
+    cost = np.array([[3.8297376179495752, 5.780857737735718], [8.290450177920716, 10.241585369014775]])
+    better = improving_assignment(cost)
+    assert better is not None and list(better[1]) == [1, 0]
+
+
+def test_an_empty_or_non_square_cost_is_handled_plainly():
+    assert improving_assignment(np.zeros((0, 0))) is None
+    with pytest.raises(ValueError, match="square"):
+        improving_assignment(np.zeros((1, 3)))

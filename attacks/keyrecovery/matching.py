@@ -37,16 +37,20 @@ def mismatch_cost(a: np.ndarray, b: np.ndarray, chunk: int = 16) -> np.ndarray:
 
 def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
     """A linear assignment of the square ``cost`` that beats the current placement (row i at column i) by more than
-    ``rel_tol`` (1 + its cost), as (rows, cols), or None: ties keep what is there.
+    ``rel_tol`` (1 + the new cost), as (rows, cols), or None: near-ties keep what is there.
 
     Row, then column reduction gives a lower bound on every assignment's cost (the dual of the assignment
-    problem); where the diagonal already meets it within the tolerance, no assignment can be better by more,
-    and the O(n^3) solver is skipped. That is the common case for a key that has settled (re-reading it again
-    and again), so the answer is the solver's, only cheaper."""
+    problem); where the diagonal is within half the tolerance of it, no assignment can be better by the whole
+    tolerance (the half left over covers the bound's rounding), and the O(n^3) solver is skipped. That is the
+    common case for a key that has settled (re-read again and again), so the answer is the solver's, only cheaper."""
+    if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
+        raise ValueError(f"improving_assignment needs a square cost matrix, got shape {cost.shape}")
+    if cost.size == 0:
+        return None
     old = float(np.trace(cost))
     rows_min = cost.min(axis=1)
     bound = float(rows_min.sum() + (cost - rows_min[:, None]).min(axis=0).sum())
-    if old - bound <= rel_tol * (1.0 + max(bound, 0.0)):
+    if old - bound <= 0.5 * rel_tol * (1.0 + max(bound, 0.0)):
         return None
     rows, cols = linear_sum_assignment(cost)
     new = float(cost[rows, cols].sum())

@@ -100,7 +100,8 @@ def neighbour_mean_prediction(images: np.ndarray) -> np.ndarray:
     """(n, H, W, 3) float images -> the mean of each pixel's 4-neighbours in its channel, plus a third of how far
     its other two channels stand from their own neighbours' means (:mod:`.ele_reading`'s predictor over the
     whole image): nothing fitted, so a neighbourhood that is still wrong cannot teach it anything."""
-    return np.concatenate([_neighbour_mean(images[s:s + IMAGE_CHUNK]) for s in range(0, len(images), IMAGE_CHUNK)])
+    starts = range(0, len(images), IMAGE_CHUNK) if len(images) else [0]
+    return np.concatenate([_neighbour_mean(images[s:s + IMAGE_CHUNK]) for s in starts])
 
 
 def _neighbour_mean_at(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -132,7 +132,7 @@ def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: 
         c = cols + ox if side_rows else np.clip(cols + ox, lo_c, lo_c + m - 1)
         r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
         feats.append(plain[:, r, c] if images is None else plain[images, r, c])  # every channel: (..., k, 3)
-    return np.concatenate(feats + [np.ones(feats[0].shape[:-1] + (1,))], axis=-1)
+    return np.concatenate(feats + [np.ones(feats[0].shape[:-1] + (1,), feats[0].dtype)], axis=-1)
 
 
 def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], m: int,
