@@ -3,6 +3,8 @@
 Known-plaintext solvers mark which cipher item may come from which plain item (``consistent``: agrees with
 every pair); :func:`match` picks a perfect matching on those edges and says which rows lie on an
 alternating cycle (another perfect matching moves them), i.e. which key entries the pairs do not determine.
+Ciphertext-only solvers re-place items by cost instead: :func:`improving_assignment` moves them only where a linear
+assignment beats their current placement.
 """
 
 from __future__ import annotations
