@@ -199,7 +199,8 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     positions, where the upscaled images' clamped borders defeat both readings, are solved again layer by layer
     from their inner neighbour (:mod:`.ele_edges`, from d's holder as it stands and from each of those
     neighbours), kept only where that explains them better, and if any
-    changed, every position is read from the assembled images once more.
+    changed, every position is read from the assembled images once more. The blocks are placed again after the
+    re-read and after the last step (see the comment in the code).
     """
     assert m is not None
     n, _, h, w = y.shape
@@ -210,25 +211,35 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     agreement = np.array([a for a, _ in readings])
     cipher_perms = np.stack([perm for _, perm in readings]).astype(np.int64)  # by cipher position
     candidates = first_pixel_candidates(cipher_perms, m)  # from the in-block reading, before anything moves
+    # The blocks are placed again after the re-read and again after the last step: the first placement reads blocks
+    # that the in-block reading left rough (measured: three of five fresh 224 keys had two blocks exchanged; placed
+    # from the re-read blocks, the order was right). Where a placement moves blocks, the steps after it restart from
+    # the reading under the new order: refined beside the wrong neighbours, the moved blocks and theirs would start
+    # from worse than the reading (measured: restarting from the refined keys left 55 positions wrong where a right
+    # first placement leaves about 20). Placing before the first-pixel and edge steps saves running them twice.
+    def from_reading(order: np.ndarray) -> tuple[np.ndarray, int]:  # the reading's keys re-read under ``order``
+        return reread_assembled(y, nib, _by_original(cipher_perms, order), order, m)
+
     block_perm, solution = _place(y, cipher_perms, m)
-    perms, counts = _refine(y, nib, _by_original(cipher_perms, block_perm), block_perm, m,
-                            _by_original(candidates, block_perm))
-    # Placed again from the refined blocks: the first placement read blocks that the in-block reading left rough
-    # (measured: three of five fresh 224 keys had two blocks exchanged), and the refined ones are all but exact. If
-    # that moves blocks, the refinement is done again from the reading under the new order: refined beside the
-    # wrong neighbours, the moved blocks and theirs would start from worse than the reading (measured: restarting
-    # from the refined keys left 55 positions wrong where a right first placement leaves about 20).
-    again, second = _place(y, perms[block_perm], m)
+    perms, changed = from_reading(block_perm)
+    again, placed = _place(y, perms[block_perm], m)
     reordered = int((again != block_perm).sum())
     if reordered:
-        block_perm, solution = again, second
-        perms, counts = _refine(y, nib, _by_original(cipher_perms, block_perm), block_perm, m,
-                                _by_original(candidates, block_perm))
-    changed, settled, peeled, again_read = counts
+        block_perm, solution = again, placed
+        perms, changed = from_reading(block_perm)
+    perms, (settled, peeled, again_read) = _refine(y, nib, perms, block_perm, m, _by_original(candidates, block_perm))
+    again, placed = _place(y, perms[block_perm], m)
+    late = int((again != block_perm).sum())
+    if late:
+        reordered += late
+        block_perm, solution = again, placed
+        perms, changed = from_reading(block_perm)
+        perms, (settled, peeled, again_read) = _refine(y, nib, perms, block_perm, m,
+                                                      _by_original(candidates, block_perm))
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
-                  "blocks_moved_by_second_placement": reordered / nb,
+                  "blocks_moved_by_placing_again": reordered / nb,
                   "positions_changed_by_reread": changed / nb, "first_pixels_moved": settled / nb,
                   "positions_changed_by_edge_solve": peeled / nb,
                   "positions_changed_by_second_reread": again_read / nb}
@@ -239,7 +250,7 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
              f"ele: the holder of the first pixel's high nibble moved at {settled} inner block positions",
              f"ele: the keys of {peeled} image-edge block positions changed when solved again layer by layer from "
              f"their inner neighbour, and then {again_read} when every position was read again",
-             f"ele: placing the refined blocks again moved {reordered} of {nb} blocks"
+             f"ele: placing the re-read and the refined blocks again moved {reordered} of {nb} blocks"
              + (" (the steps after the placement were run again from the reading, on the new order)" if reordered else "")]
     return {"perms": perms, "block_perm": block_perm}, confidence, notes, []
 
@@ -267,12 +278,11 @@ def _place(y: np.ndarray, cipher_perms: np.ndarray, m: int) -> tuple[np.ndarray,
 
 
 def _refine(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int,
-            candidates: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """The steps after the placement (see :func:`pooled_ele`), on keys ``perms`` by original position: the refined
-    keys and how many positions each step changed (re-read, first pixel, edge step, second re-read)."""
+            candidates: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The steps after the re-read (see :func:`pooled_ele`), on keys ``perms`` by original position: the refined
+    keys and how many positions each step changed (first pixel, edge step, second re-read)."""
     _, _, h, w = y.shape
     rows, cols = h // m, w // m
-    perms, changed = reread_assembled(y, nib, perms, block_perm, m)
     edge = {p for p, _ in edge_order(rows, cols)} if rows >= 3 and cols >= 3 else set()
     inner = np.array([p for p in range(rows * cols) if p not in edge], np.int64)
     perms, settled = settle_first_pixel(y, nib, perms, block_perm, m, candidates, inner)
@@ -280,4 +290,4 @@ def _refine(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.nd
     again = 0
     if peeled or settled:  # read again: neighbours of the positions that changed were read beside them
         perms, again = reread_assembled(y, nib, perms, block_perm, m)
-    return perms, (changed, settled, peeled, again)
+    return perms, (settled, peeled, again)
