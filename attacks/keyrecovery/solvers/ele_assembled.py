@@ -126,10 +126,11 @@ def _apply(padded: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray
     r0, r1, c0, c1 = rows[0] + RADIUS, rows[-1] + 1 + RADIUS, cols[0] + RADIUS, cols[-1] + 1 + RADIUS
     n = padded[0].shape[0]
     out = np.empty((n, rows.size, cols.size))
+    scratch = np.empty((min(n, IMAGE_CHUNK), rows.size, cols.size))  # one feature's term, reused by every slice
     for s in range(0, n, IMAGE_CHUNK):
         part = out[s:s + IMAGE_CHUNK]
         part[...] = weights[-1]
-        term = np.empty_like(part)
+        term = scratch[:len(part)]
         for wt, (k, dy, dx) in zip(weights[:-1], _offsets()):
             part += np.multiply(padded[(ch + k) % 3][s:s + IMAGE_CHUNK, r0 + dy:r1 + dy, c0 + dx:c1 + dx], wt, out=term)
     return out
@@ -208,18 +209,26 @@ def position_window(p: int, cols: int, m: int) -> tuple[slice, slice, slice]:
     return slice(None), slice(r0 * m, r0 * m + m), slice(c0 * m, c0 * m + m)
 
 
+def position_inputs(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, cipher_at: np.ndarray, p: int,
+                    m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a re-read of original position ``p`` works on: its current decryption and its prediction (n, d), cut
+    from the (n, H, W, 3) images ``plain`` and ``predicted``, and the (n, 2d) cipher nibbles of the cipher position
+    that holds it (``cipher_at[p]`` in ``nib``) as floats."""
+    n, _, w, _ = plain.shape
+    window, d = position_window(p, w // m, m), 3 * m * m
+    return (plain[window].reshape(n, d), predicted[window].reshape(n, d),
+            nib[:, cipher_at[p]].astype(np.float64))
+
+
 def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray,
             m: int) -> np.ndarray:
     """One pass over every position: its highs re-assigned against the prediction (with its current lows),
     then its lows (with the highs just chosen), then its whole bytes."""
-    n, h, w, _ = plain.shape
-    cols, d = w // m, 3 * m * m
     cipher_at = cipher_positions(block_perm)
 
     def one(p: int) -> np.ndarray:
-        window = position_window(p, cols, m)
-        values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
-        return reread_position(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred)
+        values, pred, cipher = position_inputs(plain, predicted, nib, cipher_at, p, m)
+        return reread_position(perms[p], cipher, values, pred)
 
     return np.stack(map_positions(one, range(perms.shape[0])))
 

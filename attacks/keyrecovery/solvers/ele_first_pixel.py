@@ -18,7 +18,7 @@ import numpy as np
 
 from ..parallel import map_positions
 from .ele_assembled import (_decryptor, _residual, _roughness, cipher_positions, decrypt_position, fitted_prediction,
-                            position_window, reread_position)
+                            position_inputs, reread_position)
 
 #: The pixels (row, column) of a block whose channel-0 high, as the in-block reading placed it, may hold plain nibble
 #: d instead of the one read: the first pixel's nearest neighbours (measured on the tests' 224 key: where the
@@ -52,17 +52,14 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher nibbles, ``block_perm`` the block order
     found. The pass is kept only if it makes the decrypted images smoother as a whole (as the re-read's passes).
     Returns (perms, number of positions whose holder moved)."""
-    n, _, h, w = y.shape
-    cols, d = w // m, 3 * m * m
     decrypt = _decryptor(y, block_perm, m)
     plain = decrypt(perms)
     predicted = fitted_prediction(plain)
     cipher_at = cipher_positions(block_perm)
 
     def one(p: int) -> np.ndarray:
-        window = position_window(p, cols, m)
-        values, pred = plain[window].reshape(n, d), predicted[window].reshape(n, d)
-        return _best_holder(perms[p], nib[:, cipher_at[p]].astype(np.float64), values, pred, candidates[p])
+        values, pred, cipher = position_inputs(plain, predicted, nib, cipher_at, p, m)
+        return _best_holder(perms[p], cipher, values, pred, candidates[p])
 
     out = perms.copy()
     positions = [int(p) for p in positions]

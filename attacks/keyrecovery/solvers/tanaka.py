@@ -217,25 +217,29 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     # the reading under the new order: refined beside the wrong neighbours, the moved blocks and theirs would start
     # from worse than the reading (measured: restarting from the refined keys left 55 positions wrong where a right
     # first placement leaves about 20). Placing before the first-pixel and edge steps saves running them twice.
-    def from_reading(order: np.ndarray) -> tuple[np.ndarray, int]:  # the reading's keys re-read under ``order``
-        return reread_assembled(y, nib, _by_original(cipher_perms, order), order, m)
+    def placed_again(perms: np.ndarray, block_perm: np.ndarray) -> tuple[int, np.ndarray, JigsawSolution,
+                                                                        tuple[np.ndarray, int] | None]:
+        """The blocks decrypted under ``perms`` placed again: (blocks moved, order, solution, and where blocks
+        moved, the reading's keys re-read under the new order with the positions that re-read changed)."""
+        order, placed = _place(y, perms[block_perm], m)
+        moved = int((order != block_perm).sum())
+        restart = reread_assembled(y, nib, _by_original(cipher_perms, order), order, m) if moved else None
+        return moved, order, placed, restart
+
+    def refine(perms: np.ndarray, block_perm: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+        return _refine(y, nib, perms, block_perm, m, _by_original(candidates, block_perm))
 
     block_perm, solution = _place(y, cipher_perms, m)
-    perms, changed = from_reading(block_perm)
-    again, placed = _place(y, perms[block_perm], m)
-    reordered = int((again != block_perm).sum())
-    if reordered:
-        block_perm, solution = again, placed
-        perms, changed = from_reading(block_perm)
-    perms, (settled, peeled, again_read) = _refine(y, nib, perms, block_perm, m, _by_original(candidates, block_perm))
-    again, placed = _place(y, perms[block_perm], m)
-    late = int((again != block_perm).sum())
-    if late:
+    perms, changed = reread_assembled(y, nib, _by_original(cipher_perms, block_perm), block_perm, m)
+    reordered, order, placed, restart = placed_again(perms, block_perm)
+    if restart is not None:
+        block_perm, solution, (perms, changed) = order, placed, restart
+    perms, (settled, peeled, again_read) = refine(perms, block_perm)
+    late, order, placed, restart = placed_again(perms, block_perm)
+    if restart is not None:
         reordered += late
-        block_perm, solution = again, placed
-        perms, changed = from_reading(block_perm)
-        perms, (settled, peeled, again_read) = _refine(y, nib, perms, block_perm, m,
-                                                      _by_original(candidates, block_perm))
+        block_perm, solution, (perms, changed) = order, placed, restart
+        perms, (settled, peeled, again_read) = refine(perms, block_perm)
     confidence = {"mask_agreement_min": float(agreement.min()), "mask_agreement_mean": float(agreement.mean()),
                   "positions_fully_explained": float((agreement == 1.0).mean()),
                   "block_buddy_fraction": solution.buddy_fraction, "block_cost": solution.cost,
