@@ -40,7 +40,7 @@ import json
 import logging
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -81,12 +81,16 @@ def evaluate_attacks(
     out_dir: Path,
     jpeg_quality: int | None = None,
     train_labels: torch.Tensor | None = None,
+    on_attack: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``attack_names`` (``"all"`` = every registered attack) against ``scheme``.
 
     ``train_images`` / ``test_images``: plain uint8 N x 3 x H x W at the data set's native size, in
     data-set order. Returns ``{"attacks": {name: entry}, "baselines": {"ciphertext": ...,
-    "wrong_key": ...}, "attacker_data": {...}}`` with entries as in docs/records.md.
+    "wrong_key": ...}, "attacker_data": {...}}`` with entries as in docs/records.md. ``on_attack(name, out)``, if
+    given, is called as each attack finishes with that dict holding the attacks so far (the runner records each
+    result before the next attack starts, so an interrupted run keeps it); the data, the ciphertexts and the
+    baselines are made once for all the attacks.
     """
     from ppbench.attacks import KeySource, attack_class, build_view, create_attack
 
@@ -130,11 +134,19 @@ def evaluate_attacks(
     data_record = {"mode": attacker_data, **{k: list(v) for k, v in split.items()}, "test": [0, n],
                    "n_train_given": int(train_images.shape[0])}
     entries: dict[str, Any] = {}
+    out = {"attacks": entries, "baselines": baselines, "attacker_data": data_record}
+
+    def finished(attack_name: str) -> None:
+        if on_attack is not None:
+            on_attack(attack_name, out)
+
     for attack_name in names:
+        log.info("attack %s (%s attacker data, %d test images)", attack_name, attacker_data, n)
         reason = attack_class(attack_name).applicable(scheme.info)
         if reason is not None:  # e.g. a per-scheme key solver against a plugin scheme: say so, do not crash
             entries[attack_name] = not_applicable_entry(attack_name, reason)
             log.info("%s vs %s: not applicable (%s)", attack_name, name, reason)
+            finished(attack_name)
             continue
         attack_seed = derive_seed(seed, attack_name)
         with _forked_rng(device):
@@ -150,6 +162,8 @@ def evaluate_attacks(
             except NotApplicableError as exc:  # e.g. images larger than the attack takes: say so, go on
                 entries[attack_name] = not_applicable_entry(attack_name, str(exc))
                 log.info("%s vs %s: not applicable (%s)", attack_name, name, exc)
+                finished(attack_name)
+                del attack, view  # freed before the next attack builds its own (memory at 224)
                 continue
             restored = attack(ciphertexts)
             curve = (_key_recovery_curve(attack_name, scheme=scheme, victim_train=victim_train, plain_test=plain_test,
@@ -193,7 +207,9 @@ def evaluate_attacks(
         }
         log.info("%s vs %s: SSIM %.4f (median %.4f), PSNR %.2f dB, trained %.1f s", attack_name, name,
                  entry["ssim_mean"], entry["ssim_median"], entry["psnr_mean"], attack.train_seconds)
-    return {"attacks": entries, "baselines": baselines, "attacker_data": data_record}
+        finished(attack_name)
+        del attack, view, restored  # freed before the next attack builds its own (memory at 224)
+    return out
 
 
 GREY_LEVEL = 128

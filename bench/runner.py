@@ -327,28 +327,30 @@ class _Run:
         return self._finish(self._attacks(scheme, data, names))
 
     def _attacks(self, scheme, data: Dataset, names: list[str]) -> dict[str, Any]:
-        """Run each attack in turn and merge its results into the record (written after each)."""
+        """Run the attacks (one evaluator call: the data and baselines are made once) and merge each result into
+        the record as it finishes (written after each, so a run killed between attacks keeps the finished ones)."""
         if not names:
             return self.record
         evaluate_attacks = _attack_evaluator()
         c, a = self.config, self.config.attack
         metrics = self.record.setdefault("metrics", {})
-        for name in names:
-            log.info("attack %s (%s attacker data, %d test images)", name, a.attacker_data, a.n_attack_images)
-            out = evaluate_attacks(
-                [name], scheme=scheme, train_images=data.x_train, test_images=data.x_test,
-                image_size=c.encryption.image_size, profile=c.profile,
-                n_images=min(a.n_attack_images, len(data.y_test)), attacker_data=a.attacker_data, device=self._device(), seed=c.seed, out_dir=self.run_dir,
-                jpeg_quality=c.encryption.jpeg_quality, train_labels=data.y_train,
-            )
-            for attack, entry in (out.get("attacks") or {}).items():
-                entry = dict(entry)
-                entry.setdefault("attacker_data", a.attacker_data)
-                metrics.setdefault("attacks", {})[attack] = entry
+
+        def record(name: str, out: dict[str, Any]) -> None:
+            entry = dict(out["attacks"][name])
+            entry.setdefault("attacker_data", a.attacker_data)
+            metrics.setdefault("attacks", {})[name] = entry
             metrics.setdefault("baselines", {}).update(out.get("baselines") or {})
             if out.get("attacker_data") is not None:
                 metrics["attacker_data"] = out["attacker_data"]
             self._write()
+
+        evaluate_attacks(
+            names, scheme=scheme, train_images=data.x_train, test_images=data.x_test,
+            image_size=c.encryption.image_size, profile=c.profile,
+            n_images=min(a.n_attack_images, len(data.y_test)), attacker_data=a.attacker_data, device=self._device(),
+            seed=c.seed, out_dir=self.run_dir, jpeg_quality=c.encryption.jpeg_quality, train_labels=data.y_train,
+            on_attack=record,
+        )
         return self.record
 
     # -- the record -----------------------------------------------------------------------------------------

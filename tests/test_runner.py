@@ -372,25 +372,35 @@ def fake_attacks(monkeypatch):
     calls: list[dict] = []
 
     def evaluate_attacks(attack_names, *, scheme, train_images, test_images, image_size, profile, n_images,
-                         attacker_data="disjoint", device, seed, out_dir, jpeg_quality=None, train_labels=None):
+                         attacker_data="disjoint", device, seed, out_dir, jpeg_quality=None, train_labels=None,
+                         on_attack=None):
         assert train_labels is not None and len(train_labels) == len(train_images)  # the cloud's labels reach the evaluator
         calls.append(dict(names=list(attack_names), n_images=n_images, attacker_data=attacker_data,
                           train=tuple(train_images.shape), dtype=test_images.dtype, image_size=image_size))
-        entries = {n: {"ssim_mean": 0.1, "ssim_median": 0.1, "ssim_std": 0.0, "psnr_mean": 9.0, "n_images": n_images,
-                       "threat_model": "ciphertext_only", "version": 1} for n in attack_names}
-        return {"attacks": entries, "baselines": {"ciphertext": {"ssim_mean": 0.05, "n_images": n_images}}}
+        out = {"attacks": {}, "baselines": {"ciphertext": {"ssim_mean": 0.05, "n_images": n_images}}}
+        for n in attack_names:
+            if n == calls_crash_at[0]:
+                raise KeyboardInterrupt  # killed while this attack ran
+            out["attacks"][n] = {"ssim_mean": 0.1, "ssim_median": 0.1, "ssim_std": 0.0, "psnr_mean": 9.0,
+                                 "n_images": n_images, "threat_model": "ciphertext_only", "version": 1}
+            if on_attack is not None:
+                on_attack(n, out)
+        return out
+
+    calls_crash_at: list[str | None] = [None]
 
     module = types.ModuleType("ppbench.attack_eval")
     module.evaluate_attacks = evaluate_attacks
     module.stale_fields = lambda name, entry: []  # every recorded entry is current
     monkeypatch.setitem(sys.modules, "ppbench.attack_eval", module)
+    module.crash_at = calls_crash_at  # set [name]: the fake is "killed" when that attack starts
     return calls
 
 
 class TestAttacks:
     def test_attacks_run_after_training_and_merge_into_metrics(self, tmp_path, fake_attacks):
         record = run(smoke(tmp_path, attacks=["fr", "itn"], n_train=64, n_test=32))
-        assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"]]
+        assert [c["names"] for c in fake_attacks] == [["fr", "itn"]]  # one call: data and baselines made once
         assert fake_attacks[0]["train"] == (64, 3, 32, 32) and fake_attacks[0]["dtype"] == torch.uint8
         assert set(record["metrics"]["attacks"]) == {"fr", "itn"} and "accuracy" in record["metrics"]
         assert record["metrics"]["baselines"]["ciphertext"]["ssim_mean"] == 0.05
@@ -425,7 +435,19 @@ class TestAttacks:
         monkeypatch.setattr(sys.modules["ppbench.attack_eval"], "stale_fields",
                             lambda name, entry: [] if "new_field" in entry else ["new_field"], raising=False)
         run(config)
-        assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"], ["itn"]]
+        assert [c["names"] for c in fake_attacks] == [["fr", "itn"], ["itn"]]
+
+    def test_each_attack_is_recorded_as_it_finishes_so_a_kill_during_the_next_keeps_it(self, tmp_path, fake_attacks):
+        config = smoke(tmp_path, attacks=["fr", "itn"], n_train=64, n_test=32)
+        sys.modules["ppbench.attack_eval"].crash_at[0] = "itn"
+        with pytest.raises(KeyboardInterrupt):
+            run(config)
+        on_disk = json.loads((run_dir_for(config) / "result.json").read_text())
+        assert set(on_disk["metrics"]["attacks"]) == {"fr"} and on_disk["status"] == "running"
+        sys.modules["ppbench.attack_eval"].crash_at[0] = None
+        resumed = run(config)
+        assert [c["names"] for c in fake_attacks] == [["fr", "itn"], ["itn"]]  # fr is not run a second time
+        assert resumed["status"] == "complete" and set(resumed["metrics"]["attacks"]) == {"fr", "itn"}
 
     @pytest.mark.parametrize("network", [None, "none"], ids=["trained", "attack_only"])
     def test_a_run_killed_between_attacks_resumes_with_the_attacks_it_had_not_finished(self, tmp_path, fake_attacks,
@@ -438,7 +460,7 @@ class TestAttacks:
         del record["metrics"]["attacks"]["itn"]
         record_path.write_text(json.dumps(record))
         resumed = run(config)
-        assert [c["names"] for c in fake_attacks] == [["fr"], ["itn"], ["itn"]]  # fr is not run a second time
+        assert [c["names"] for c in fake_attacks] == [["fr", "itn"], ["itn"]]  # fr is not run a second time
         assert resumed["status"] == "complete" and set(resumed["metrics"]["attacks"]) == {"fr", "itn"}
 
     def test_with_jpeg_the_classifier_trains_and_tests_on_compressed_ciphertexts(self, tmp_path, monkeypatch):
