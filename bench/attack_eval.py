@@ -205,8 +205,10 @@ def evaluate_attacks(
             "ssim_preset": SSIM_PRESET,
             "files": files,
         }
-        log.info("%s vs %s: SSIM %.4f (median %.4f), PSNR %.2f dB, trained %.1f s", attack_name, name,
-                 entry["ssim_mean"], entry["ssim_median"], entry["psnr_mean"], attack.train_seconds)
+        log.info("%s vs %s: SSIM %.4f as is (median %.4f), %.4f negative, %.4f mirrored; each image by its best "
+                 "reading: mean %.4f, %.0f %% restored; PSNR %.2f dB, trained %.1f s", attack_name, name,
+                 entry["ssim_mean"], entry["ssim_median"], entry["ssim_mean_inverted"], entry["ssim_mean_mirrored"],
+                 entry["ssim_best_image_mean"], 100 * entry["share_restored"], entry["psnr_mean"], attack.train_seconds)
         finished(attack_name)
         del attack, view, restored  # freed before the next attack builds its own (memory at 224)
     return out

@@ -496,6 +496,15 @@ class TestCli:
         out = capsys.readouterr().out
         assert code == 0 and "accuracy" in out and "result.json" in out
 
+    @pytest.mark.parametrize("entry, text", [
+        ({"ssim_mean": 0.206, "ssim_mean_inverted": -0.059, "ssim_mean_mirrored": 0.996}, "SSIM 0.996 (mirrored)"),
+        ({"ssim_mean": -0.5, "ssim_mean_inverted": 0.5, "ssim_mean_mirrored": 0.1}, "SSIM 0.500 (negative)"),
+        ({"ssim_mean": 0.3}, "SSIM 0.300")], ids=["mirrored", "negative", "as_is_only"])
+    def test_run_summary_shows_each_attack_by_its_best_reading_as_table_i_does(self, entry, text):
+        from ppbench.cli.run import _ssim_text
+
+        assert _ssim_text(entry) == text
+
     def test_dry_run_prints_the_config_and_runs_nothing(self, tmp_path, capsys):
         assert cli.main(["run", "--scheme", "le", "--profile", "smoke", "--results", str(tmp_path), "--dry-run"]) == 0
         printed = json.loads(capsys.readouterr().out)
