@@ -62,7 +62,8 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     makes them nearly equal to their inner neighbours). Fitted on the current decryption, most of which is
     right: the rare wrong pixels barely move a fit over every image. Reflected at the edges (never the pixel
     itself among its features); classes with too few samples (:data:`MIN_SAMPLES_PER_FEATURE`) keep the
-    neighbour mean."""
+    neighbour mean. The fits run in turn (one random stream, scipy's solver as it was); the predictors then
+    sweep the images on :func:`~..parallel.map_positions` threads, each into its own part of the output."""
     n, h, w, _ = images.shape
     padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="reflect")
     planes = [np.ascontiguousarray(padded[..., c]) for c in range(3)]  # one plane per channel: shifted views
@@ -70,6 +71,7 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     rc, cc = _border_class(h), _border_class(w)
     rng = np.random.default_rng(seed)
     out = np.empty_like(images)
+    fitted: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []  # (rows, cols, channel, weights)
     for a in np.unique(rc):
         for b in np.unique(cc):
             rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
@@ -82,7 +84,13 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
                 imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
                 feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
                 weights, *_ = np.linalg.lstsq(feats, images[imgs, grid_r[cell], grid_c[cell], ch], rcond=None)
-                out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1, ch] = _apply(planes, ch, rr, cs, weights)
+                fitted.append((rr, cs, ch, weights))
+
+    def predict(item: tuple[np.ndarray, np.ndarray, int, np.ndarray]) -> None:
+        rr, cs, ch, weights = item
+        out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1, ch] = _apply(planes, ch, rr, cs, weights)
+
+    map_positions(predict, fitted)
     return out
 
 
