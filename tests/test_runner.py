@@ -370,6 +370,7 @@ class TestLocking:
 def fake_attacks(monkeypatch):
     """Stand in for ppbench.attack_eval.evaluate_attacks and count its calls (the real attacks have their tests)."""
     calls: list[dict] = []
+    crash_at: list[str | None] = [None]  # set [name]: the fake is "killed" when that attack starts
 
     def evaluate_attacks(attack_names, *, scheme, train_images, test_images, image_size, profile, n_images,
                          attacker_data="disjoint", device, seed, out_dir, jpeg_quality=None, train_labels=None,
@@ -379,7 +380,7 @@ def fake_attacks(monkeypatch):
                           train=tuple(train_images.shape), dtype=test_images.dtype, image_size=image_size))
         out = {"attacks": {}, "baselines": {"ciphertext": {"ssim_mean": 0.05, "n_images": n_images}}}
         for n in attack_names:
-            if n == calls_crash_at[0]:
+            if n == crash_at[0]:
                 raise KeyboardInterrupt  # killed while this attack ran
             out["attacks"][n] = {"ssim_mean": 0.1, "ssim_median": 0.1, "ssim_std": 0.0, "psnr_mean": 9.0,
                                  "n_images": n_images, "threat_model": "ciphertext_only", "version": 1}
@@ -387,13 +388,11 @@ def fake_attacks(monkeypatch):
                 on_attack(n, out)
         return out
 
-    calls_crash_at: list[str | None] = [None]
-
     module = types.ModuleType("ppbench.attack_eval")
     module.evaluate_attacks = evaluate_attacks
     module.stale_fields = lambda name, entry: []  # every recorded entry is current
+    module.crash_at = crash_at
     monkeypatch.setitem(sys.modules, "ppbench.attack_eval", module)
-    module.crash_at = calls_crash_at  # set [name]: the fake is "killed" when that attack starts
     return calls
 
 
