@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..parallel import map_positions
-from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost
+from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost, position_window
 from .ele_first_pixel import with_first_pixel
 
 #: The predictors' reaches, (depth, width): ``depth`` decided rows (or columns) behind each predicted pixel,
@@ -62,7 +62,7 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
         """One edge position's best key; its block of ``plain`` left decrypted under it."""
         p, direction = item
         r0, c0 = (p // cols) * m, (p % cols) * m
-        block = (slice(None), slice(r0, r0 + m), slice(c0, c0 + m))
+        block = position_window(p, cols, m)
 
         def residuals() -> np.ndarray:  # the block's squared residual under each reach's predictor
             return np.array([_block_residual(plain, weights[direction, reach], r0, c0, m, direction, reach)
