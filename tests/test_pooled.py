@@ -15,7 +15,7 @@ from ppbench.attacks.keyrecovery.base import same_key
 from ppbench.attacks.keyrecovery.ciphertext_only import global_readings, recover_key_pooled
 from ppbench.attacks.keyrecovery.colour import colour_group
 from ppbench.attacks.keyrecovery.jigsaw import Jigsaw, edge_dissimilarity
-from ppbench.attacks.keyrecovery.layout import binary_grid_optimum, mds_grid_layout, swap_search
+from ppbench.attacks.keyrecovery.layout import _squared_distances, binary_grid_optimum, mds_grid_layout, swap_search
 from ppbench.attacks.keyrecovery.prior import MIN_PUBLIC_IMAGES, NaturalPrior, learn_prior
 from ppbench.attacks.keyrecovery.solvers.etc import etc_group
 from ppbench.attacks.keyrecovery.solvers.proposed import solve_proposed_k2
@@ -269,6 +269,13 @@ class TestBuildingBlocks:
         b = np.concatenate([np.arange(36).reshape(6, 6)[:, 1:].ravel(), np.arange(36).reshape(6, 6)[1:].ravel()])
         layout = swap_search(mds_grid_layout(scrambled, 6), lambda L: scrambled[L[:, a], L[:, b]].sum(-1))
         assert scrambled[layout[a], layout[b]].sum() == len(a)  # every grid neighbour at distance 1
+
+    @pytest.mark.parametrize("s", [16, 256])
+    def test_mds_layout_distances_are_bit_for_bit_the_broadcast_sum(self, s):
+        # the layout's near-ties decide between angles, so its faster distances must not move a single bit
+        z = np.random.default_rng(s).normal(scale=4.0, size=(s, 2))
+        grid = np.random.default_rng(s + 1).normal(size=(s, 2))
+        assert np.array_equal(_squared_distances(z, grid), ((z[:, None, :] - grid[None]) ** 2).sum(-1))
 
     def test_groups_are_closed_with_an_identity(self):
         compose, inverse = colour_group()
