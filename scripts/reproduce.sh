@@ -24,7 +24,9 @@ if [ "$profile" = cpu224 ]; then
   schemes=${PPBENCH_SCHEMES:-"plain proposed"}
   attacks_for() { [ "$1" = plain ] && echo "" || echo "fr fr_adv gan itn itn_unet kpa pooled jigsaw kpa_generic cpa_generic pooled_generic"; }
 else
-  schemes=${PPBENCH_SCHEMES:-"plain proposed le ele pe etc"}
+  # the cpu reference shows pe_np (negation only, as the seed paper's attack code had PE) beside pe: paper parity
+  if [ "$profile" = cpu ]; then default="plain proposed le ele pe pe_np etc"; else default="plain proposed le ele pe etc"; fi
+  schemes=${PPBENCH_SCHEMES:-$default}
   attacks_for() { echo all; }
 fi
 failed=()

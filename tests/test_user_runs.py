@@ -63,3 +63,15 @@ def test_reproduce_script_writes_to_runs_unless_given_a_folder(tmp_path, argv, f
     assert f"--results {folder}" in run_call
     assert recognise_call == f"recognise --results {folder}"
     assert report_call == f"report --results {folder} --out {folder}/report"
+
+
+@pytest.mark.parametrize(("profile", "schemes"), [("cpu", "plain proposed le ele pe pe_np etc"),
+                                                  ("smoke", "plain proposed le ele pe etc")])
+def test_reproduce_script_runs_each_default_scheme_of_its_profile(tmp_path, profile, schemes):
+    # the cpu reference shows pe_np (the seed paper's PE) beside pe; the CI smoke study keeps its six
+    env, log = fake_ppbench(tmp_path)
+    del env["PPBENCH_SCHEMES"]
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "reproduce.sh"), profile], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    runs = [line.split() for line in log.read_text().splitlines() if line.startswith("run ")]
+    assert [argv[argv.index("--scheme") + 1] for argv in runs] == schemes.split()
