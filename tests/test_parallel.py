@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from ppbench.attacks.keyrecovery import ciphertext_only, known_plaintext
 from ppbench.attacks.keyrecovery.geometry import block_nibbles
 from ppbench.attacks.keyrecovery.parallel import map_positions, solver_threads
-from ppbench.attacks.keyrecovery.solvers.ele_assembled import reread_assembled
+from ppbench.attacks.keyrecovery.solvers.ele_assembled import fitted_prediction, reread_assembled
 from ppbench.attacks.keyrecovery.solvers.ele_edges import peel_image_edges
 from ppbench.attacks.keyrecovery.solvers.ele_first_pixel import first_pixel_candidates, settle_first_pixel
 from ppbench.attacks.keyrecovery.solvers.ele_reading import ele_key
@@ -57,3 +59,33 @@ def test_threads_give_the_ele_solver_steps_the_same_keys_as_one_loop(cifar_subse
         results.append((reread, settled, peeled, np.stack(readings)))
     for one, many in zip(*results):
         assert np.array_equal(one, many)
+
+
+def test_the_fitted_predictor_gives_the_same_bits_whatever_blas_threads_the_caller_allows(cifar_subset):
+    # a multi-threaded BLAS sums a least-squares fit in another order (last bits differ): the solver's fits run
+    # on one BLAS thread, so a key found on a 2-core machine is the one a 16-core machine finds
+    images = resize_uint8(nhwc_to_nchw(cifar_subset["x_train"][:40]), 64).numpy().transpose(0, 2, 3, 1) * 1.0
+    predictions = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            predictions.append(fitted_prediction(images))
+    assert all(np.array_equal(predictions[0], p) for p in predictions[1:])
+
+
+@pytest.mark.parametrize("entry", ["pooled", "kpa"])
+def test_key_recovery_runs_its_solver_on_one_blas_thread(entry, monkeypatch):
+    seen = []
+
+    def solver(*args):
+        seen.append([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+        return ({}, {}, ["plain: no key"], []) if entry == "pooled" else ({}, 0, ["plain: no key"])
+
+    y = np.zeros((2, 3, 8, 8), np.uint8)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if entry == "pooled":
+            monkeypatch.setitem(ciphertext_only.POOLED_SOLVERS, "plain", solver)
+            ciphertext_only.recover_key_pooled("plain", y)
+        else:
+            monkeypatch.setitem(known_plaintext.SOLVERS, "plain", solver)
+            known_plaintext.recover_key_kpa("plain", y, y)
+    assert seen and all(threads == 1 for threads in seen[0])

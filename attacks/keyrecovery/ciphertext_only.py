@@ -41,6 +41,7 @@ from ppbench.schemes import scheme_info
 
 from .base import KeyRecovery, PooledResult, as_numpy_uint8
 from .geometry import block_nibbles
+from .parallel import one_blas_thread
 from .prior import NaturalPrior, learn_prior
 from .solvers.etc import etc_global_readings, pooled_etc
 from .solvers.pixel import pe_global_readings, pooled_pe, pooled_pe_np
@@ -91,7 +92,8 @@ def recover_key_pooled(scheme_name: str, ciphertexts: torch.Tensor | np.ndarray,
         public = as_numpy_uint8(public_images, "public_images") if public_images is not None else y[:0]
         prior = learn_prior(public, f"pooled (for {name}'s global symmetry)")
     block = block_size if scheme_info(name).block_wise else None
-    material, confidence, notes, alternatives = POOLED_SOLVERS[name](y, block, prior)
+    with one_blas_thread():  # a key that does not depend on the machine's cores (see parallel.one_blas_thread)
+        material, confidence, notes, alternatives = POOLED_SOLVERS[name](y, block, prior)
     return KeyRecovery(scheme=name, key_material=material, n=int(y.shape[0]), seconds=time.perf_counter() - start,
                        ambiguous=open_entries(name, y, material, block), consistent=None, confidence=confidence,
                        notes=notes, alternatives=alternatives)

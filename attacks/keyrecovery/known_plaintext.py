@@ -36,6 +36,7 @@ from ppbench.errors import InputError
 from ppbench.schemes import create_scheme, scheme_info
 
 from .base import KeyRecovery, KpaResult, as_numpy_uint8
+from .parallel import one_blas_thread
 from .solvers.etc import kpa_etc
 from .solvers.pixel import kpa_pe, kpa_pe_np
 from .solvers.proposed import kpa_proposed
@@ -84,7 +85,8 @@ def recover_key_kpa(
         raise InputError("kpa needs at least one plain/cipher pair, got none; pass at least one pair in the view")
     block = block_size if scheme_info(name).block_wise else None
     start = time.perf_counter()
-    material, ambiguous, notes = SOLVERS[name](x, y, block)
+    with one_blas_thread():  # a key that does not depend on the machine's cores (see parallel.one_blas_thread)
+        material, ambiguous, notes = SOLVERS[name](x, y, block)
     scheme = create_scheme(name, key_material=material, image_size=tuple(x.shape[2:]), block_size=block)
     consistent = bool(torch.equal(scheme.encrypt(torch.from_numpy(x)), torch.from_numpy(y)))
     if not consistent:

@@ -1,6 +1,9 @@
 """Independent per-position work of the key solvers, spread over the cores: within one pass every block
 position is solved from data that pass does not change, so threads return exactly what one loop would (the heavy
-calls, numpy's matrix products and scipy's linear assignment, release the GIL)."""
+calls, numpy's matrix products and scipy's linear assignment, release the GIL). The solvers run their matrix
+products on one BLAS thread (:func:`one_blas_thread`), so that a key does not depend on how many cores the machine
+has: a multi-threaded BLAS sums in another order (a least-squares fit differs in its last bits between one thread
+and two), and near-ties can then go the other way."""
 
 from __future__ import annotations
 
@@ -31,13 +34,19 @@ def solver_threads() -> int:
     return max(1, min(MAX_THREADS, cores))
 
 
+def one_blas_thread() -> threadpool_limits:
+    """A context in which numpy's and scipy's BLAS use one thread: the key solvers' matrix products give the same bits
+    on any machine (with the same BLAS build), and per-position threads do not wait on each other's BLAS threads
+    (measured: no gain at all from two solver threads without it, 1.5x on 2 cores with it)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def map_positions(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """``[function(i) for i in items]``, computed on :func:`solver_threads` threads, in order."""
     items = list(items)
     threads = min(solver_threads(), len(items))
-    if threads <= 1:
-        return [function(i) for i in items]
-    # One BLAS thread per worker: several workers each running a multi-threaded matrix product on the same cores
-    # spend their time waiting for each other (measured: no gain at all without this, 1.5x on 2 cores with it).
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(function, items))
+    with one_blas_thread():  # the same bits on one thread or many (and workers that do not wait on each other)
+        if threads <= 1:
+            return [function(i) for i in items]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(function, items))

@@ -25,7 +25,7 @@ import torch
 from ppbench.schemes import create_scheme
 
 from ..matching import improving_assignment
-from ..parallel import map_positions
+from ..parallel import map_positions, one_blas_thread
 
 #: Rounds at most (each: every position re-read once with each predictor).
 ROUNDS = 4
@@ -62,8 +62,8 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     makes them nearly equal to their inner neighbours). Fitted on the current decryption, most of which is
     right: the rare wrong pixels barely move a fit over every image. Reflected at the edges (never the pixel
     itself among its features); classes with too few samples (:data:`MIN_SAMPLES_PER_FEATURE`) keep the
-    neighbour mean. The fits run in turn (one random stream, scipy's solver as it was); the predictors then
-    sweep the images on :func:`~..parallel.map_positions` threads, each into its own part of the output."""
+    neighbour mean. The fits run in turn (one random stream, one BLAS thread: the same weights on any machine);
+    the predictors then sweep the images on :func:`~..parallel.map_positions` threads, each into its own part of the output."""
     n, h, w, _ = images.shape
     padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="reflect")
     planes = [np.ascontiguousarray(padded[..., c]) for c in range(3)]  # one plane per channel: shifted views
@@ -72,19 +72,20 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty_like(images)
     fitted: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []  # (rows, cols, channel, weights)
-    for a in np.unique(rc):
-        for b in np.unique(cc):
-            rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
-            grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
-            total = n * grid_r.size
-            if total < MIN_SAMPLES_PER_FEATURE * features:
-                out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1] = _neighbour_mean_at(images, rr, cs)
-                continue
-            for ch in range(3):
-                imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
-                feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
-                weights, *_ = np.linalg.lstsq(feats, images[imgs, grid_r[cell], grid_c[cell], ch], rcond=None)
-                fitted.append((rr, cs, ch, weights))
+    with one_blas_thread():  # the same weights on any machine (see parallel.one_blas_thread)
+        for a in np.unique(rc):
+            for b in np.unique(cc):
+                rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
+                grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
+                total = n * grid_r.size
+                if total < MIN_SAMPLES_PER_FEATURE * features:
+                    out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1] = _neighbour_mean_at(images, rr, cs)
+                    continue
+                for ch in range(3):
+                    imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
+                    feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
+                    weights, *_ = np.linalg.lstsq(feats, images[imgs, grid_r[cell], grid_c[cell], ch], rcond=None)
+                    fitted.append((rr, cs, ch, weights))
 
     def predict(item: tuple[np.ndarray, np.ndarray, int, np.ndarray]) -> None:
         rr, cs, ch, weights = item
