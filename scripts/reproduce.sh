@@ -2,7 +2,7 @@
 # Regenerate a whole study: every scheme with its profile's network, every attack, then Table I and Fig. 4.
 #
 #   bash scripts/reproduce.sh smoke                         # about 3 minutes on 2 cores: the README's first command
-#   bash scripts/reproduce.sh cpu                           # the cpu study, about an hour, into runs/cpu
+#   bash scripts/reproduce.sh cpu                           # the cpu study, about 2 hours, into runs/cpu
 #   bash scripts/reproduce.sh cpu results/reference-cpu     # regenerate the committed reference study
 #   bash scripts/reproduce.sh cpu224 results/reference-cpu224   # the paper's 224 x 224 / M16 on 2 cores: proposed
 #                                                           # under every attack, plain as the classifier's reference
