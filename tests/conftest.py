@@ -92,6 +92,21 @@ def records():
     return load_results(REPORT_RECORDS)
 
 
+@pytest.fixture(scope="session")
+def load_script():
+    """A loader for ``scripts/<name>.py`` as a module (the scripts are not part of the installed package)."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture
 def results_copy(tmp_path: Path) -> Path:
     """A writable copy of the fixture records."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "results" / "reference-cpu"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("calibrate_verdict", REPO / "scripts" / "calibrate_verdict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_results_cases_score_all_restored_images_against_the_runs_own_test_images():
+def test_results_cases_score_all_restored_images_against_the_runs_own_test_images(load_script):
     """The runner keeps 8 plain images in each npz (for Fig. 4) but all 100 restored: the calibration must
     score the 100, against the run's test images, and agree with the record's own per-image numbers."""
     from ppbench.reports.load import load_results
@@ -26,7 +18,7 @@ def test_results_cases_score_all_restored_images_against_the_runs_own_test_image
     runs = {run.scheme: run for run in load_results(REFERENCE).runs}
     entry = runs["pe"].attacks["fr"]
     assert entry["best_reading_images"] == 100  # the rerun of issue 16 kept every restored image
-    rows = {r["case"]: r for r in _script().results_cases(REFERENCE)}
+    rows = {r["case"]: r for r in load_script("calibrate_verdict").results_cases(REFERENCE)}
     fr = rows["fr on pe (results)"]
     assert fr["n"] == 100
     assert fr["mean"] == pytest.approx(entry["ssim_best_image_mean"], abs=1e-6)

@@ -117,16 +117,15 @@ class TestOtherSchemes:
         candidates = [recovery.key_material] + recovery.alternatives
         assert any(same_key(k, scheme.key_material()) for k in candidates)  # with the jigsaw's old stop at 0.9: SSIM 0.535
 
-    def test_etc_from_1000_ciphertexts_where_four_start_pieces_grow_one_wrong_placement(self):
+    def test_etc_from_1000_ciphertexts_where_four_start_pieces_grow_one_wrong_placement(self, cifar_subset):
         """The reference study's EtC case: 1,000 ciphertexts of the bundled sample, a key whose 4 best-matched start
         pieces all grow the same wrong placement (SSIM 0.07); the jigsaw must try further start pieces."""
         import hashlib
 
         from ppbench.attacks.keyrecovery.geometry import to_blocks
         from ppbench.attacks.keyrecovery.solvers.etc import etc_dissimilarity
-        from ppbench.data import load_dataset
 
-        train = load_dataset("sample").x_train  # the bundled sample in every checkout: the case depends on the images
+        train = nhwc_to_nchw(cifar_subset["x_train"][:2000])  # the same images in either data file (conftest)
         scheme = victim("etc", secret=hashlib.sha256(b"ppbench-test-etc-jigsaw-2").digest())  # 2 of 15 such keys: 2, 7
         y = scheme.encrypt(train[:1000])
         group, index, negate, params = etc_group(4)

@@ -3,21 +3,14 @@ from the files a run kept, and the no-information baselines (grey; the ciphertex
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def rescore():
-    spec = importlib.util.spec_from_file_location("rescore_records", REPO / "scripts" / "rescore_records.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def rescore(load_script):
+    return load_script("rescore_records")
 
 
 def test_a_record_without_the_grey_baseline_gains_it_on_the_images_its_attacks_scored(rescore, results_copy):

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from ppbench.npzfile import read_npz
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("trim_restored", REPO / "scripts" / "trim_restored.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_only_the_first_k_images_stay_and_a_short_file_is_left_alone(tmp_path):
+def test_only_the_first_k_images_stay_and_a_short_file_is_left_alone(tmp_path, load_script):
     attacks = tmp_path / "run" / "attacks"
     attacks.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -27,7 +15,7 @@ def test_only_the_first_k_images_stay_and_a_short_file_is_left_alone(tmp_path):
               "index": np.arange(10), "plain": rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)}
     np.savez(attacks / "fr_restored.npz", **arrays)
     (attacks / "fr_ssim.csv").write_text("index,ssim\n")
-    script = _script()
+    script = load_script("trim_restored")
     assert script.main([str(tmp_path), "--keep", "3"]) == 0
     kept = read_npz(attacks / "fr_restored.npz")
     for name, array in arrays.items():
