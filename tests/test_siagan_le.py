@@ -1,0 +1,29 @@
+"""scripts/siagan_le.py: the shared start of SIA-GAN's per-position first stage, and that every variant builds."""
+
+from __future__ import annotations
+
+import torch
+
+from ppbench.attacks import create_attack
+
+
+def test_shared_start_gives_every_block_position_the_same_first_stage_weights(load_script):
+    script = load_script("siagan_le")
+    attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu",
+                           generator="siagan", init="default", decoder_width=16)
+    weight = attack.generator.adaptation.conv.weight
+    assert not torch.equal(weight[0], weight[1])  # independent by default, as published
+    first = weight[0].clone()
+    script._share_start(attack.generator)
+    assert all(torch.equal(weight[i], first) for i in range(weight.shape[0]))
+    assert weight.requires_grad and weight.shape[0] == 64  # still one trainable map per position
+
+
+def test_every_variant_names_gan_options_the_attacks_accept(load_script):
+    script = load_script("siagan_le")
+    for variant, options in script.VARIANTS.items():
+        options = dict(options)
+        name = str(options.pop("attack", "gan"))
+        options.pop("shared_start", None)
+        attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **options)
+        assert attack.config["generator"] in ("siagan", "blocknet"), variant
