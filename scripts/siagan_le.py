@@ -38,6 +38,7 @@ from ppbench.attack_eval import SSIM_PRESET, best_reading_fields, split_training
 from ppbench.attacks import KeySource, build_view, create_attack
 from ppbench.data import load_dataset
 from ppbench.metrics import ssim_readings
+from ppbench.transforms import resize_uint8
 
 #: gan options per variant (over the cpu profile's gan configuration)
 VARIANTS: dict[str, dict[str, object]] = {
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=None, help="training images split victim / attacker (default: all)")
     p.add_argument("--n-eval", type=int, default=100, help="unseen test images scored")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=32,
+                   help="images resized to this (bicubic, ppbench's one resize) before encryption; 16: 16 block positions "
+                        "instead of 64")
     p.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     p.add_argument("--track", action="store_true", help="score the test images after every epoch (see above)")
     p.add_argument("--paired", type=int, default=0, metavar="EPOCHS",
@@ -82,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.dataset or _default_dataset()
     data = load_dataset(dataset).subset(args.n_train, args.n_eval)
     split = split_training(data.x_train.shape[0], "disjoint")
-    victim_train, attacker_plain = data.x_train[slice(*split["victim_train"])], data.x_train[slice(*split["attacker_train"])]
+    x_train, test = resize_uint8(data.x_train, args.image_size), resize_uint8(data.x_test, args.image_size)
+    victim_train, attacker_plain = x_train[slice(*split["victim_train"])], x_train[slice(*split["attacker_train"])]
     victim_labels = data.y_train[slice(*split["victim_train"])]
-    scheme = KeySource(purpose="victim").new_scheme("le", 32, 4)  # a fresh key from the OS CSPRNG
-    test = data.x_test
+    size = args.image_size
+    scheme = KeySource(purpose="victim").new_scheme("le", size, 4)  # a fresh key from the OS CSPRNG
     ciphertexts = scheme.encrypt(test)
     if args.paired:
         _paired_check(args.paired, scheme.encrypt(victim_train), victim_train, ciphertexts, test, args.seed)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         shared_start = bool(options.pop("shared_start", False))
         overrides = dict(options, **({"epochs": args.epochs} if args.epochs else {}),
                          **({"patience": args.patience} if args.patience is not None else {}))
-        attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **overrides)
+        attack = create_attack(name, scheme_name="le", image_size=size, block_size=4, profile="cpu", **overrides)
         if shared_start:
             _share_start(attack.generator)
         view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         readings = ssim_readings(attack(ciphertexts), test, preset=SSIM_PRESET)
         fields = best_reading_fields(*readings)
         summary = attack.training_summary()
-        row = {"variant": variant, "attack": name, "dataset": dataset, "victim": victim_train.shape[0], "attacker": attacker_plain.shape[0],
+        row = {"variant": variant, "attack": name, "dataset": dataset, "image_size": size, "victim": victim_train.shape[0], "attacker": attacker_plain.shape[0],
                "n_eval": test.shape[0], "ssim_as_is": float(readings[0].mean()),
                "ssim_best_mean": fields["ssim_best_image_mean"], "ssim_best_median": fields["ssim_best_image_median"],
                "share_restored": fields["share_restored"], "seconds": round(seconds, 1),
@@ -170,7 +175,7 @@ def _paired_check(epochs: int, train_cipher: torch.Tensor, train_plain: torch.Te
     from ppbench.metrics import to_uint8
 
     torch.manual_seed(seed)
-    net = SIAGANGenerator(4, 32)
+    net = SIAGANGenerator(4, test_plain.shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
