@@ -55,6 +55,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     # the same, every block position's first stage starting from the same weights
     "siagan_narrow_shared": {"generator": "siagan", "init": "default", "decoder_width": 16, "shared_start": True},
     "siagan_shared": {"generator": "siagan", "init": "default", "shared_start": True},
+    # an ablation, not SIA-GAN: one first stage for every position (a strided convolution), SIA-GAN's decoder after it
+    "siagan_narrow_tied": {"generator": "siagan", "init": "default", "decoder_width": 16, "tied": True},
     "siagan_narrow_shared_labels": {"attack": "gan_labels", "generator": "siagan", "init": "default", "decoder_width": 16,
                                     "shared_start": True},
     # SIA-GAN's generator with the original code's default loss (the label term on the cloud's labels)
@@ -101,11 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         options = dict(VARIANTS[variant])
         name = str(options.pop("attack", "gan"))
         shared_start = bool(options.pop("shared_start", False))
+        tied = bool(options.pop("tied", False))
         overrides = dict(options, **({"epochs": args.epochs} if args.epochs else {}),
                          **({"patience": args.patience} if args.patience is not None else {}))
         attack = create_attack(name, scheme_name="le", image_size=size, block_size=4, profile="cpu", **overrides)
         if shared_start:
             _share_start(attack.generator)
+        if tied:
+            _tie_first_stage(attack.generator)
         view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
                           generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"),
                           victim_labels=victim_labels)
@@ -200,6 +205,15 @@ def _share_start(generator: torch.nn.Module) -> None:
     weight = generator.adaptation.conv.weight
     with torch.no_grad():
         weight.copy_(weight[:1].expand_as(weight))
+
+
+def _tie_first_stage(generator: torch.nn.Module) -> None:
+    """Replace SIA-GAN's per-position first stage by one map shared by every block position (the same shapes: a
+    spectral-norm convolution with kernel = stride = M and 16 M^2 outputs, one batch norm over its channels)."""
+    stage = generator.adaptation
+    m, out = stage.conv.block_size, stage.conv.cout
+    stage.conv = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(3, out, m, stride=m, bias=False))
+    stage.bn = torch.nn.BatchNorm2d(out)
 
 
 def _spearman(a: list[float], b: list[float]) -> float:

@@ -19,11 +19,23 @@ def test_shared_start_gives_every_block_position_the_same_first_stage_weights(lo
     assert weight.requires_grad and weight.shape[0] == 64  # still one trainable map per position
 
 
+def test_tied_first_stage_is_one_map_applied_at_every_block_position(load_script):
+    script = load_script("siagan_le")
+    attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu",
+                           generator="siagan", init="default", decoder_width=16)
+    script._tie_first_stage(attack.generator)
+    stage = attack.generator.adaptation.eval()
+    block = torch.randn(1, 3, 4, 4)
+    features = stage.conv(block.repeat(1, 1, 8, 8))  # the same block at all 64 positions
+    assert features.shape == (1, 256, 8, 8)
+    assert torch.allclose(features, features[:, :, :1, :1].expand_as(features))
+
+
 def test_every_variant_names_gan_options_the_attacks_accept(load_script):
     script = load_script("siagan_le")
     for variant, options in script.VARIANTS.items():
         options = dict(options)
         name = str(options.pop("attack", "gan"))
-        options.pop("shared_start", None)
+        options.pop("shared_start", None), options.pop("tied", None)
         attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **options)
         assert attack.config["generator"] in ("siagan", "blocknet"), variant
