@@ -13,7 +13,9 @@ verdict's per-image best reading (the share of images at SSIM >= 0.30, ppbench.r
     python scripts/siagan_le.py --paired 5          # oracle check: SIA-GAN's generator trained on the victim's pairs
 
 ``*_shared`` variants start every block position's first stage from the same weights (training then moves each on
-its own); ``*_narrow`` ones use a decoder 16 wide instead of 64 (about 4 x faster a step, so more steps fit).
+its own); ``*_narrow`` ones use a decoder 16 wide instead of 64 (about 4 x faster a step, so more steps fit);
+``siagan_narrow_tied`` is an ablation, one first stage for every position. ``--image-size 16`` resizes the images
+first (16 block positions instead of 64).
 
 Prints one line per variant (mean / median best-reading SSIM, share restored, epochs, steps, seconds) and writes
 them as JSON with --out. ``--track`` also scores the generator on the test images after every epoch (an analysis
@@ -179,6 +181,8 @@ def _paired_check(epochs: int, train_cipher: torch.Tensor, train_plain: torch.Te
     from ppbench.attacks.siagan_net import SIAGANGenerator
     from ppbench.metrics import to_uint8
 
+    if train_cipher.shape[0] < 64:
+        raise SystemExit(f"--paired trains on batches of 64 victim pairs; only {train_cipher.shape[0]} here: raise --n-train")
     torch.manual_seed(seed)
     net = SIAGANGenerator(4, test_plain.shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
