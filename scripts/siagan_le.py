@@ -42,7 +42,8 @@ from ppbench.data import load_dataset
 from ppbench.metrics import ssim_readings
 from ppbench.transforms import resize_uint8
 
-#: gan options per variant (over the cpu profile's gan configuration)
+#: gan options per variant (over the cpu profile's gan configuration); "attack" names the attack (default gan), and
+#: the script's own set-up keys (SETUP) change the generator after it is built
 VARIANTS: dict[str, dict[str, object]] = {
     "blocknet": {},  # the cpu default: shared block network, DCGAN discriminator, BCE
     "siagan": {"generator": "siagan", "init": "default"},  # per-position first stage, DCGAN discriminator, BCE
@@ -64,6 +65,15 @@ VARIANTS: dict[str, dict[str, object]] = {
     # SIA-GAN's generator with the original code's default loss (the label term on the cloud's labels)
     "siagan_labels": {"attack": "gan_labels", "generator": "siagan", "init": "default"},
 }
+PAIRED_BATCH = 64  # the paired check's batch: the cpu GAN's
+
+
+def variant_options(variant: str) -> tuple[str, dict[str, object], list]:
+    """A variant's attack name, its options for ``create_attack`` and the set-up steps to apply to the generator."""
+    options = dict(VARIANTS[variant])
+    name = str(options.pop("attack", "gan"))
+    setup = [step for key, step in SETUP.items() if options.pop(key, False)]
+    return name, options, setup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.dataset or _default_dataset()
     data = load_dataset(dataset).subset(args.n_train, args.n_eval)
     split = split_training(data.x_train.shape[0], "disjoint")
-    x_train, test = resize_uint8(data.x_train, args.image_size), resize_uint8(data.x_test, args.image_size)
+    size = args.image_size
+    x_train, test = resize_uint8(data.x_train, size), resize_uint8(data.x_test, size)
     victim_train, attacker_plain = x_train[slice(*split["victim_train"])], x_train[slice(*split["attacker_train"])]
     victim_labels = data.y_train[slice(*split["victim_train"])]
-    size = args.image_size
     scheme = KeySource(purpose="victim").new_scheme("le", size, 4)  # a fresh key from the OS CSPRNG
     ciphertexts = scheme.encrypt(test)
     if args.paired:
@@ -102,17 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for variant in args.variants.split(","):
         torch.manual_seed(args.seed)
-        options = dict(VARIANTS[variant])
-        name = str(options.pop("attack", "gan"))
-        shared_start = bool(options.pop("shared_start", False))
-        tied = bool(options.pop("tied", False))
+        name, options, setup = variant_options(variant)
         overrides = dict(options, **({"epochs": args.epochs} if args.epochs else {}),
                          **({"patience": args.patience} if args.patience is not None else {}))
         attack = create_attack(name, scheme_name="le", image_size=size, block_size=4, profile="cpu", **overrides)
-        if shared_start:
-            _share_start(attack.generator)
-        if tied:
-            _tie_first_stage(attack.generator)
+        for step in setup:
+            step(attack.generator)
         view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
                           generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"),
                           victim_labels=victim_labels)
@@ -177,21 +182,18 @@ def _paired_check(epochs: int, train_cipher: torch.Tensor, train_plain: torch.Te
     the test images' best-reading SSIM after every epoch: can the network represent LE's inverse from this data?"""
     import torch.nn.functional as F
 
-    from ppbench.attacks.base import to_tanh
+    from ppbench.attacks.base import minibatches, to_tanh
     from ppbench.attacks.siagan_net import SIAGANGenerator
     from ppbench.metrics import to_uint8
 
-    if train_cipher.shape[0] < 64:
-        raise SystemExit(f"--paired trains on batches of 64 victim pairs; only {train_cipher.shape[0]} here: raise --n-train")
     torch.manual_seed(seed)
     net = SIAGANGenerator(4, test_plain.shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    order = torch.Generator().manual_seed(seed)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         net.train()
-        order = torch.randperm(train_cipher.shape[0])
-        for s in range(0, order.numel() - 63, 64):
-            idx = order[s : s + 64]
+        for idx in minibatches(train_cipher.shape[0], PAIRED_BATCH, order, drop_last=True):
             loss = F.mse_loss(net(to_tanh(train_cipher[idx])), to_tanh(train_plain[idx]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -218,6 +220,10 @@ def _tie_first_stage(generator: torch.nn.Module) -> None:
     m, out = stage.conv.block_size, stage.conv.cout
     stage.conv = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(3, out, m, stride=m, bias=False))
     stage.bn = torch.nn.BatchNorm2d(out)
+
+
+#: the script's own set-up keys of VARIANTS: a change to the built generator
+SETUP = {"shared_start": _share_start, "tied": _tie_first_stage}
 
 
 def _spearman(a: list[float], b: list[float]) -> float:

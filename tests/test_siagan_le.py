@@ -7,10 +7,14 @@ import torch
 from ppbench.attacks import create_attack
 
 
+def _narrow_siagan():
+    return create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu",
+                         generator="siagan", init="default", decoder_width=16)
+
+
 def test_shared_start_gives_every_block_position_the_same_first_stage_weights(load_script):
     script = load_script("siagan_le")
-    attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu",
-                           generator="siagan", init="default", decoder_width=16)
+    attack = _narrow_siagan()
     weight = attack.generator.adaptation.conv.weight
     assert not torch.equal(weight[0], weight[1])  # independent by default, as published
     first = weight[0].clone()
@@ -21,8 +25,7 @@ def test_shared_start_gives_every_block_position_the_same_first_stage_weights(lo
 
 def test_tied_first_stage_is_one_map_applied_at_every_block_position(load_script):
     script = load_script("siagan_le")
-    attack = create_attack("gan", scheme_name="le", image_size=32, block_size=4, profile="cpu",
-                           generator="siagan", init="default", decoder_width=16)
+    attack = _narrow_siagan()
     script._tie_first_stage(attack.generator)
     stage = attack.generator.adaptation.eval()
     block = torch.randn(1, 3, 4, 4)
@@ -33,9 +36,9 @@ def test_tied_first_stage_is_one_map_applied_at_every_block_position(load_script
 
 def test_every_variant_names_gan_options_the_attacks_accept(load_script):
     script = load_script("siagan_le")
-    for variant, options in script.VARIANTS.items():
-        options = dict(options)
-        name = str(options.pop("attack", "gan"))
-        options.pop("shared_start", None), options.pop("tied", None)
+    for variant in script.VARIANTS:
+        name, options, setup = script.variant_options(variant)
         attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **options)
+        for step in setup:
+            step(attack.generator)
         assert attack.config["generator"] in ("siagan", "blocknet"), variant
