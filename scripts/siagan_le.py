@@ -64,6 +64,13 @@ VARIANTS: dict[str, dict[str, object]] = {
                                     "shared_start": True},
     # SIA-GAN's generator with the original code's default loss (the label term on the cloud's labels)
     "siagan_labels": {"attack": "gan_labels", "generator": "siagan", "init": "default"},
+    # SIA-GAN's generator with key-free block-grid augmentation (random flips and cyclic shifts of the block grid, on
+    # ciphertexts and attacker images alike): LE keys every block alike, so each position's first stage sees blocks
+    # from every position
+    "siagan_key_free": {"generator": "siagan", "init": "default", "augment": "key_free"},
+    "siagan_narrow_key_free": {"generator": "siagan", "init": "default", "decoder_width": 16, "augment": "key_free"},
+    "siagan_narrow_shared_key_free": {"generator": "siagan", "init": "default", "decoder_width": 16, "augment": "key_free",
+                                      "shared_start": True},
 }
 PAIRED_BATCH = 64  # the paired check's batch: the cpu GAN's
 
@@ -138,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                "ssim_best_mean": fields["ssim_best_image_mean"], "ssim_best_median": fields["ssim_best_image_median"],
                "share_restored": fields["share_restored"], "seconds": round(seconds, 1),
                **{k: summary[k] for k in ("epochs_run", "best_epoch", "stopped", "steps_run")},
+               "seed": args.seed, "setup": [key for key in SETUP if VARIANTS[variant].get(key)],
                "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}}
         if track:
             row["track"] = track

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from ppbench.attacks import create_attack
@@ -42,3 +44,13 @@ def test_every_variant_names_gan_options_the_attacks_accept(load_script):
         for step in setup:
             step(attack.generator)
         assert attack.config["generator"] in ("siagan", "blocknet"), variant
+
+
+def test_a_row_names_its_seed_and_the_set_up_steps_the_options_do_not_show(load_script, tmp_path):
+    script = load_script("siagan_le")
+    out = tmp_path / "rows.json"
+    assert script.main(["--dataset", "sample", "--variants", "siagan_narrow_shared_key_free", "--epochs", "1",
+                        "--n-train", "128", "--n-eval", "8", "--seed", "3", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["seed"] == 3 and row["setup"] == ["shared_start"]
+    assert row["overrides"]["augment"] == "key_free" and "shared_start" not in row["overrides"]
