@@ -169,3 +169,13 @@ def test_the_neighbour_mean_of_a_few_pixels_is_the_whole_images_at_those_pixels(
     for rows, cols in [((0, 1), (0, 1)), ((19, 20), (23, 24)), ((0, 2), (10, 14)), ((5, 9), (22, 24)), ((0, 20), (0, 24))]:
         rr, cc = np.arange(*rows), np.arange(*cols)
         assert np.array_equal(ele_assembled._neighbour_mean_at(images, rr, cc), whole[:, rr[0]:rr[-1] + 1, cc[0]:cc[-1] + 1])
+
+
+def test_placement_cost_is_the_summed_squared_error_of_each_nibble_as_each_slot_reads_it():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 16, (30, 7)).astype(np.float64)  # 30 samples of 7 cipher nibbles
+    target = rng.uniform(-2.0, 17.0, (30, 5))  # 5 plain slots' predicted values (may leave the nibble range)
+    negated = np.array([True, False, True, True, False])
+    read = np.where(negated[None, :, None], 15.0 - values[:, None, :], values[:, None, :])  # (sample, slot, nibble)
+    expected = ((read - target[:, :, None]) ** 2).sum(axis=0).T  # (nibble, slot)
+    np.testing.assert_allclose(ele_assembled.placement_cost(values, target, negated), expected, rtol=1e-12, atol=1e-9)
