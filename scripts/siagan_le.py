@@ -75,11 +75,12 @@ VARIANTS: dict[str, dict[str, object]] = {
 PAIRED_BATCH = 64  # the paired check's batch: the cpu GAN's
 
 
-def variant_options(variant: str) -> tuple[str, dict[str, object], list]:
-    """A variant's attack name, its options for ``create_attack`` and the set-up steps to apply to the generator."""
+def variant_options(variant: str) -> tuple[str, dict[str, object], list[str]]:
+    """A variant's attack name, its options for ``create_attack`` and the names of its set-up steps (keys of
+    :data:`SETUP`, applied to the generator after it is built)."""
     options = dict(VARIANTS[variant])
     name = str(options.pop("attack", "gan"))
-    setup = [step for key, step in SETUP.items() if options.pop(key, False)]
+    setup = [key for key in SETUP if options.pop(key, False)]
     return name, options, setup
 
 
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = dict(options, **({"epochs": args.epochs} if args.epochs else {}),
                          **({"patience": args.patience} if args.patience is not None else {}))
         attack = create_attack(name, scheme_name="le", image_size=size, block_size=4, profile="cpu", **overrides)
-        for step in setup:
-            step(attack.generator)
+        for key in setup:
+            SETUP[key](attack.generator)
         view = build_view(attack.threat_model, scheme=scheme, victim_train=victim_train, public_images=attacker_plain,
                           generator=torch.Generator().manual_seed(args.seed), key_source=KeySource(purpose="attacker"),
                           victim_labels=victim_labels)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                "ssim_best_mean": fields["ssim_best_image_mean"], "ssim_best_median": fields["ssim_best_image_median"],
                "share_restored": fields["share_restored"], "seconds": round(seconds, 1),
                **{k: summary[k] for k in ("epochs_run", "best_epoch", "stopped", "steps_run")},
-               "seed": args.seed, "setup": [key for key in SETUP if VARIANTS[variant].get(key)],
+               "seed": args.seed, "setup": setup,
                "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}}
         if track:
             row["track"] = track

@@ -41,8 +41,8 @@ def test_every_variant_names_gan_options_the_attacks_accept(load_script):
     for variant in script.VARIANTS:
         name, options, setup = script.variant_options(variant)
         attack = create_attack(name, scheme_name="le", image_size=32, block_size=4, profile="cpu", **options)
-        for step in setup:
-            step(attack.generator)
+        for key in setup:
+            script.SETUP[key](attack.generator)
         assert attack.config["generator"] in ("siagan", "blocknet"), variant
 
 
