@@ -198,10 +198,12 @@ class Jigsaw:
     def swap_refine(self, pieces: np.ndarray, orient: np.ndarray, max_iter: int = 500) -> tuple[np.ndarray, np.ndarray]:
         """Best-improvement moves until none helps: swap two non-adjacent cells (each piece taking its best
         orientation at its new cell), or re-orient one piece in place. ``fit[i, p, b]`` (cost of piece p
-        in orientation b at cell i given the current neighbours) is kept up to date incrementally."""
+        in orientation b at cell i given the current neighbours) and the swap gains ``delta[i, j]`` are kept
+        up to date incrementally: a move changes the rows and columns of the cells it touched, not the rest."""
         pieces, orient = pieces.copy(), orient.copy()
         rows, cols, k = self.rows, self.cols, self.group.size
         ncell = rows * cols
+        cells = np.arange(ncell)
         nbr = [[(d, (r + dr) * cols + c + dc) for d, (dr, dc) in enumerate(DIRS) if 0 <= r + dr < rows and 0 <= c + dc < cols]
                for r in range(rows) for c in range(cols)]
         flat_p, flat_o = pieces.ravel(), orient.ravel()  # views: updates reach pieces / orient
@@ -218,26 +220,37 @@ class Jigsaw:
         for i in range(ncell):
             adjacent[i, [j for _, j in nbr[i]]] = True
         np.fill_diagonal(adjacent, True)
+        best_fit = fit.min(axis=2)  # (cells, N)
+        current = fit[cells, flat_p, flat_o]
+        # delta[i, j]: the change in cost if the pieces at cells i and j swapped (i, j not adjacent)
+        delta = best_fit[:, flat_p].T + best_fit[:, flat_p] - current[:, None] - current[None, :]
+        delta[adjacent] = np.inf  # adjacent swaps would be mis-scored (each sees the other's old piece)
         for _ in range(max_iter):
-            best_fit = fit.min(axis=2)  # (cells, N)
-            current = fit[np.arange(ncell), flat_p, flat_o]
-            delta = best_fit[:, flat_p].T + best_fit[:, flat_p] - current[:, None] - current[None, :]
-            delta[adjacent] = np.inf  # adjacent swaps would be mis-scored (each sees the other's old piece)
-            reorient = best_fit[np.arange(ncell), flat_p] - current
+            reorient = best_fit[cells, flat_p] - current
             i, j = np.unravel_index(int(np.argmin(delta)), delta.shape)
             if delta[i, j] < -1e-6 and delta[i, j] <= reorient.min():
                 pi, pj = flat_p[i], flat_p[j]
                 oi, oj = int(np.argmin(fit[j, pi])), int(np.argmin(fit[i, pj]))
                 flat_p[i], flat_o[i], flat_p[j], flat_o[j] = pj, oj, pi, oi
                 touched = {c for _, c in nbr[i]} | {c for _, c in nbr[j]}
+                moved = touched | {int(i), int(j)}
             elif reorient.min() < -1e-6:
                 i = int(np.argmin(reorient))
                 flat_o[i] = int(np.argmin(fit[i, flat_p[i]]))
                 touched = {c for _, c in nbr[i]}
+                moved = touched | {i}
             else:
                 break
             for c in touched:
                 refresh(c)
+            changed = np.fromiter(moved, np.int64)
+            best_fit[changed] = fit[changed].min(axis=2)
+            current[changed] = fit[changed, flat_p[changed], flat_o[changed]]
+            # the same float32 expression as the full matrix above, for the rows and columns that changed
+            delta[changed, :] = best_fit[:, flat_p[changed]].T + best_fit[changed][:, flat_p] - current[changed, None] - current[None, :]
+            delta[:, changed] = best_fit[changed][:, flat_p].T + best_fit[:, flat_p[changed]] - current[:, None] - current[None, changed]
+            delta[changed, :] = np.where(adjacent[changed, :], np.inf, delta[changed, :])
+            delta[:, changed] = np.where(adjacent[:, changed], np.inf, delta[:, changed])
         return pieces, orient
 
     def _finish(self, pieces: np.ndarray, orient: np.ndarray) -> JigsawSolution:
