@@ -13,7 +13,7 @@ from ppbench.attacks import ThreatModel, ThreatModelError, build_view, create_at
 from ppbench.attacks.base import AttackerView
 from ppbench.attacks.keyrecovery.base import same_key
 from ppbench.attacks.keyrecovery.ciphertext_only import global_readings, recover_key_pooled
-from ppbench.attacks.keyrecovery.colour import colour_group
+from ppbench.attacks.keyrecovery.colour import apply_colour, colour_group
 from ppbench.attacks.keyrecovery.jigsaw import Jigsaw, edge_dissimilarity
 from ppbench.attacks.keyrecovery.layout import _squared_distances, binary_grid_optimum, mds_grid_layout, swap_search
 from ppbench.attacks.keyrecovery.prior import MIN_PUBLIC_IMAGES, NaturalPrior, learn_prior
@@ -224,6 +224,14 @@ class TestThePriorComesOnlyFromTheView:
         assert prior.mean.shape == (17,) and prior.distance(x) < prior.distance(255 - x)
         with pytest.raises(InputError, match="public_images"):
             learn_prior(public[: MIN_PUBLIC_IMAGES - 1].numpy(), "pooled")
+
+    def test_colour_distances_equal_the_distance_of_every_recoloured_batch(self, test_images, public):
+        # 8 feature passes stand in for 48: a channel order only permutes the features of a negation pattern
+        prior = NaturalPrior.from_images(public.numpy())
+        x = test_images[200:260].numpy()
+        for images in (x, np.rot90(x, 1, axes=(2, 3)), np.random.default_rng(0).integers(0, 256, x.shape, dtype=np.uint8)):
+            want = [[prior.distance(apply_colour(images, o, p)) for p in range(8)] for o in range(6)]
+            np.testing.assert_allclose(prior.colour_distances(images), want, rtol=1e-12, atol=1e-9)
 
 
 class TestAttack:

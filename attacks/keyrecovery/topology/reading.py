@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import CHANNEL_ORDERS, NEGATION_PATTERNS
-from ..colour import apply_colour, synchronise_pixels
+from ..colour import synchronise_pixels
 from ..prior import NaturalPrior
 
 #: Images decoded to score each global reading, and ciphertexts pooled for the channel synchronisation.
@@ -76,7 +76,8 @@ def choose_reading(byte_map: ByteMap, ciphertexts: np.ndarray, prior: NaturalPri
     scored = []
     for k in range(8):
         turned = byte_map.dihedral(k).decrypt(sample)
-        scored += [(prior.distance(apply_colour(turned, g // 8, g % 8)), k, g) for g in range(48)]
+        table = prior.colour_distances(turned)  # (order, pattern); g = 8 order + pattern
+        scored += [(float(table[g // 8, g % 8]), k, g) for g in range(48)]
     scored.sort()
     _, k, g = scored[0]
     ties = {(k, g), (_mirror_of(k), g)}
