@@ -3,6 +3,8 @@ and a clear error for a bad ``PPBENCH_SOLVER_THREADS``."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -23,6 +25,13 @@ def test_results_come_back_in_the_order_of_the_items(monkeypatch):
     monkeypatch.setenv("PPBENCH_SOLVER_THREADS", "4")
     assert map_positions(lambda i: i * i, range(50)) == [i * i for i in range(50)]
     assert map_positions(lambda i: i, []) == []
+
+
+def test_gil_bound_work_runs_in_one_loop_on_the_calling_thread(monkeypatch):
+    monkeypatch.setenv("PPBENCH_SOLVER_THREADS", "4")
+    caller = threading.get_ident()
+    assert set(map_positions(lambda i: threading.get_ident(), range(20), gil_bound=True)) == {caller}
+    assert map_positions(lambda i: i * i, range(20), gil_bound=True) == [i * i for i in range(20)]
 
 
 @pytest.mark.parametrize("setting", ["0", "-1", "two", " "])

@@ -127,18 +127,28 @@ def pair_swap_search(layout: np.ndarray, dists: np.ndarray, a: np.ndarray, b: np
     """
     layout = layout.copy()
     cells = layout.size
+    # F as one product: a 0/1 incidence of cells and terms (a-terms, then b-terms) times the terms' rows, the sum
+    # np.add.at would make term by term (thousands of small searches per ELE fit: add.at's per-call cost dominated)
+    terms = np.arange(a.size)
+    incidence = np.zeros((cells, 2 * a.size))
+    incidence[a, terms] = 1.0
+    incidence[b, a.size + terms] = 1.0
+    distinct = np.unique(a * cells + b).size == a.size  # no ordered pair twice: a plain indexed add is add.at
+    diagonal = np.arange(cells)
     for _ in range(max_iter):
-        f = np.zeros((cells, dists.shape[1]))
-        np.add.at(f, a, dists[kind, :, layout[b]])  # item x at a_t, partner fixed
-        np.add.at(f, b, dists[kind, layout[a], :])  # item x at b_t
+        f = incidence @ np.concatenate([dists[kind, :, layout[b]], dists[kind, layout[a], :]])  # F[i, x]
         g = f[:, layout]  # g[i, j] = F[i, L[j]]
-        current = np.diag(g).copy()
+        current = g[diagonal, diagonal]
         delta = g + g.T - current[:, None] - current[None, :]
         li, lj = layout[a], layout[b]
         corr = dists[kind, lj, li] - dists[kind, lj, lj] - dists[kind, li, li] + dists[kind, li, lj]
-        np.add.at(delta, (a, b), corr)
-        np.add.at(delta, (b, a), corr)
-        np.fill_diagonal(delta, np.inf)
+        if distinct:
+            delta[a, b] += corr
+            delta[b, a] += corr
+        else:
+            np.add.at(delta, (a, b), corr)
+            np.add.at(delta, (b, a), corr)
+        delta[diagonal, diagonal] = np.inf
         i, j = np.unravel_index(int(np.argmin(delta)), delta.shape)
         if delta[i, j] >= -1e-9 * max(1.0, float(np.abs(current).sum())):
             break

@@ -41,10 +41,11 @@ def one_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def map_positions(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``[function(i) for i in items]``, computed on :func:`solver_threads` threads, in order."""
+def map_positions(function: Callable[[T], R], items: Iterable[T], gil_bound: bool = False) -> list[R]:
+    """``[function(i) for i in items]``, computed on :func:`solver_threads` threads, in order. ``gil_bound``: the work
+    is many small numpy calls that hold the GIL, which threads only slow down; it runs in one loop instead."""
     items = list(items)
-    threads = min(solver_threads(), len(items))
+    threads = 1 if gil_bound else min(solver_threads(), len(items))
     with one_blas_thread():  # the same bits on one thread or many (and workers that do not wait on each other)
         if threads <= 1:
             return [function(i) for i in items]
