@@ -54,7 +54,7 @@ def unseen_ssim(name: str, scheme, material, images: torch.Tensor) -> float:
 
 
 class TestProposed:
-    @pytest.mark.parametrize("secret", [SECRET, OTHER_SECRET])
+    @pytest.mark.parametrize("secret", [SECRET, OTHER_SECRET], ids=["secret", "other_secret"])
     def test_exact_at_32_from_50_ciphertexts(self, test_images, secret):
         scheme = victim("proposed", secret=secret)
         recovery = recover_key_pooled("proposed", scheme.encrypt(test_images[:50]), block_size=4)
@@ -159,7 +159,7 @@ class TestOtherSchemes:
         assert recovery.confidence["positions_fully_explained"] == 1.0
 
     @pytest.mark.slow  # 30-60 s on 2 busy cores (the deeper layout search runs where no candidate explains all)
-    @pytest.mark.parametrize("secret", [SECRET, OTHER_SECRET])
+    @pytest.mark.parametrize("secret", [SECRET, OTHER_SECRET], ids=["secret", "other_secret"])
     def test_ele_exact_from_100_ciphertexts(self, cifar_subset, secret):
         scheme = victim("ele", secret=secret)
         recovery = recover_key_pooled("ele", scheme.encrypt(nhwc_to_nchw(cifar_subset["x_train"][:100])), block_size=4)
