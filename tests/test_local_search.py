@@ -1,6 +1,7 @@
-"""The key solvers' local searches make exactly the moves of their plain definitions: the jigsaw's swap
-refinement (gains kept up to date incrementally) and the pairwise layout search (its per-cell energies
-summed as one product instead of term by term), so each ends where its definition ends."""
+"""The key solvers' searches make exactly the moves of their plain definitions: the jigsaw's greedy placement
+(each open cell's best two pieces cached) and swap refinement (gains kept up to date incrementally), and the
+pairwise layout search (its per-cell energies summed as one product instead of term by term), so each ends where
+its definition ends."""
 
 from __future__ import annotations
 
@@ -104,3 +105,67 @@ def test_pair_swap_search_makes_the_moves_of_its_definition(m, kinds, repeated, 
         want = pair_swap_search_by_definition(start, dists, a, b, kind, max_iter)
         assert np.array_equal(pair_swap_search(start, dists, a, b, kind, max_iter), want)
     assert not np.array_equal(want, start)
+
+
+def greedy_by_definition(self: Jigsaw, seed=None, anchored: bool = False):
+    """Most confident placement first, every open cell's score recomputed at every step: the reference
+    for :meth:`Jigsaw.greedy`."""
+    n, k, rows, cols = self.n, self.group.size, self.rows, self.cols
+    height, width = 2 * rows + 1, 2 * cols + 1
+    grid = -np.ones((height, width), np.int64)
+    orient = np.zeros((height, width), np.int64)
+    used = np.zeros(n, bool)
+    acc: dict[tuple[int, int], np.ndarray] = {}
+    cnt: dict[tuple[int, int], int] = {}
+    box = [rows, 2 * rows - 1, cols, 2 * cols - 1] if anchored else [height, -1, width, -1]  # rmin, rmax, cmin, cmax
+
+    def place(r: int, c: int, p: int, o: int) -> None:
+        grid[r, c], orient[r, c], used[p] = p, o, True
+        box[0], box[1], box[2], box[3] = min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)
+        acc.pop((r, c), None)
+        cnt.pop((r, c), None)
+        for d, (dr, dc) in enumerate(DIRS):
+            cell = (r + dr, c + dc)
+            if 0 <= cell[0] < height and 0 <= cell[1] < width and grid[cell] < 0:
+                acc[cell] = acc.get(cell, 0.0) + self.row(p, o, d)
+                cnt[cell] = cnt.get(cell, 0) + 1
+
+    if not seed:
+        seed = {(0, 0): (self.seed_piece(), 0)}
+    r0 = rows if anchored else rows - min(r for r, _ in seed)
+    c0 = cols if anchored else cols - min(c for _, c in seed)
+    for (r, c), (p, o) in seed.items():
+        place(r + r0, c + c0, p, o)
+    while not used.all():
+        cells = [cell for cell in acc if max(box[1], cell[0]) - min(box[0], cell[0]) < rows
+                 and max(box[3], cell[1]) - min(box[2], cell[1]) < cols]
+        if not cells:  # cannot happen inside a frame that still has room; guard against bad input
+            raise InputError("jigsaw: no free cell inside the frame")
+        scores = np.stack([acc[cell] / cnt[cell] for cell in cells])  # (F, N, K)
+        scores[:, used, :] = np.inf
+        flat = scores.reshape(len(cells), -1)
+        part = np.partition(flat, 1, axis=1) if flat.shape[1] > 1 else np.concatenate([flat, flat], 1)
+        per_piece = scores.min(axis=2)
+        second_piece = np.partition(per_piece, 1, axis=1)[:, 1] if n - used.sum() > 1 else part[:, 0] + 1.0
+        confidence = (second_piece - part[:, 0]) * np.sqrt([cnt[cell] for cell in cells])
+        i = int(np.argmax(confidence))
+        p, o = divmod(int(np.argmin(flat[i])), k)
+        place(cells[i][0], cells[i][1], p, o)
+    sl = (slice(box[0], box[0] + rows), slice(box[2], box[2] + cols))
+    return grid[sl].copy(), orient[sl].copy()
+
+
+@pytest.mark.parametrize("group_name, rows, cols", [("trivial", 6, 6), ("trivial", 4, 7), ("etc", 3, 4)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_places_what_its_definition_places(group_name, rows, cols, seed):
+    rng = np.random.default_rng(seed)
+    group = PieceGroup.trivial() if group_name == "trivial" else etc_group(2)[0]
+    n = rows * cols
+    costs = rng.random((4, n, n, group.size), dtype=np.float32)
+    costs[0] = np.round(costs[0], 1) + 0.05  # ties, which both must break alike
+    jigsaw = Jigsaw(costs, rows, cols, group)
+    segment = {(0, 0): (3, 0), (0, 1): (5, 0), (1, 1): (7, 0)}
+    for start, anchored in ((None, False), (segment, False), (segment, True)):
+        got = jigsaw.greedy(start, anchored=anchored)
+        want = greedy_by_definition(jigsaw, start, anchored=anchored)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

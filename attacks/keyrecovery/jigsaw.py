@@ -116,18 +116,52 @@ class Jigsaw:
         used = np.zeros(n, bool)
         acc: dict[tuple[int, int], np.ndarray] = {}
         cnt: dict[tuple[int, int], int] = {}
+        # Per open cell, what its score needs: (mean cost (N, K), each piece's best (N,), best piece, its value,
+        # second piece, its value). A cell's entry is rebuilt when a neighbour is placed; placing piece p changes
+        # another cell's best two pieces only if p was one of them.
+        cache: dict[tuple[int, int], list] = {}
         box = [rows, 2 * rows - 1, cols, 2 * cols - 1] if anchored else [height, -1, width, -1]  # rmin, rmax, cmin, cmax
+
+        def best_two(entry: list) -> None:
+            per_piece = entry[1]
+            first = int(np.argmin(per_piece))
+            entry[2], entry[3] = first, per_piece[first]
+            if n - used.sum() > 1:
+                rest = per_piece.copy()
+                rest[first] = np.inf
+                second = int(np.argmin(rest))
+                entry[4], entry[5] = second, np.partition(per_piece, 1)[1]
+            else:
+                entry[4], entry[5] = -1, per_piece[first] + 1.0
+
+        def rebuild(cell: tuple[int, int]) -> None:
+            mean = acc[cell] / cnt[cell]
+            mean[used, :] = np.inf
+            entry = [mean, mean.min(axis=1), 0, 0.0, 0, 0.0]
+            best_two(entry)
+            cache[cell] = entry
 
         def place(r: int, c: int, p: int, o: int) -> None:
             grid[r, c], orient[r, c], used[p] = p, o, True
             box[0], box[1], box[2], box[3] = min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)
             acc.pop((r, c), None)
             cnt.pop((r, c), None)
+            cache.pop((r, c), None)
+            changed = []
             for d, (dr, dc) in enumerate(DIRS):
                 cell = (r + dr, c + dc)
                 if 0 <= cell[0] < height and 0 <= cell[1] < width and grid[cell] < 0:
                     acc[cell] = acc.get(cell, 0.0) + self.row(p, o, d)
                     cnt[cell] = cnt.get(cell, 0) + 1
+                    changed.append(cell)
+            last = n - int(used.sum()) <= 1
+            for entry in cache.values():
+                entry[0][p, :] = np.inf
+                entry[1][p] = np.inf
+                if p == entry[2] or p == entry[4] or last:
+                    best_two(entry)
+            for cell in changed:
+                rebuild(cell)
 
         if not seed:
             seed = {(0, 0): (self.seed_piece(), 0)}
@@ -140,15 +174,11 @@ class Jigsaw:
                      and max(box[3], cell[1]) - min(box[2], cell[1]) < cols]
             if not cells:  # cannot happen inside a frame that still has room; guard against bad input
                 raise InputError("jigsaw: no free cell inside the frame")
-            scores = np.stack([acc[cell] / cnt[cell] for cell in cells])  # (F, N, K)
-            scores[:, used, :] = np.inf
-            flat = scores.reshape(len(cells), -1)
-            part = np.partition(flat, 1, axis=1) if flat.shape[1] > 1 else np.concatenate([flat, flat], 1)
-            per_piece = scores.min(axis=2)
-            second_piece = np.partition(per_piece, 1, axis=1)[:, 1] if n - used.sum() > 1 else part[:, 0] + 1.0
-            confidence = (second_piece - part[:, 0]) * np.sqrt([cnt[cell] for cell in cells])
+            confidence = [(cache[cell][5] - cache[cell][3]) * np.sqrt(cnt[cell]) for cell in cells]
             i = int(np.argmax(confidence))
-            p, o = divmod(int(np.argmin(flat[i])), k)
+            entry = cache[cells[i]]
+            p = entry[2]
+            o = int(np.argmin(entry[0][p]))
             place(cells[i][0], cells[i][1], p, o)
         sl = (slice(box[0], box[0] + rows), slice(box[2], box[2] + cols))
         return grid[sl].copy(), orient[sl].copy()
