@@ -14,6 +14,17 @@ from ppbench.attacks.keyrecovery.layout import pair_swap_search
 from ppbench.attacks.keyrecovery.solvers.etc import etc_group
 
 
+def random_jigsaw(rng: np.random.Generator, group_name: str, rows: int, cols: int, ties: bool = False) -> Jigsaw:
+    """A jigsaw of random seam costs, pieces without orientation ("trivial") or with EtC's ("etc"); ``ties``: the
+    right-hand seams rounded to one decimal, so that many costs tie and both versions must break ties alike."""
+    group = PieceGroup.trivial() if group_name == "trivial" else etc_group(2)[0]
+    n = rows * cols
+    costs = rng.random((4, n, n, group.size), dtype=np.float32)
+    if ties:
+        costs[0] = np.round(costs[0], 1) + 0.05
+    return Jigsaw(costs, rows, cols, group)
+
+
 def swap_refine_by_definition(jigsaw: Jigsaw, pieces: np.ndarray, orient: np.ndarray, max_iter: int = 500):
     """Best-improvement swaps of non-adjacent cells and in-place re-orientations, every gain recomputed from
     scratch before each move: the reference the incremental version must match move for move."""
@@ -52,9 +63,8 @@ def swap_refine_by_definition(jigsaw: Jigsaw, pieces: np.ndarray, orient: np.nda
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_swap_refine_makes_the_moves_of_its_definition(group_name, rows, cols, seed):
     rng = np.random.default_rng(seed)
-    group = PieceGroup.trivial() if group_name == "trivial" else etc_group(2)[0]
-    n = rows * cols
-    jigsaw = Jigsaw(rng.random((4, n, n, group.size), dtype=np.float32), rows, cols, group)
+    jigsaw = random_jigsaw(rng, group_name, rows, cols)
+    group, n = jigsaw.group, jigsaw.n
     pieces = rng.permutation(n).reshape(rows, cols)
     orient = rng.integers(group.size, size=(rows, cols))
     for max_iter in (3, 500):  # stopped part way, and run until no move helps
@@ -158,12 +168,7 @@ def greedy_by_definition(self: Jigsaw, seed=None, anchored: bool = False):
 @pytest.mark.parametrize("group_name, rows, cols", [("trivial", 6, 6), ("trivial", 4, 7), ("etc", 3, 4)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_greedy_places_what_its_definition_places(group_name, rows, cols, seed):
-    rng = np.random.default_rng(seed)
-    group = PieceGroup.trivial() if group_name == "trivial" else etc_group(2)[0]
-    n = rows * cols
-    costs = rng.random((4, n, n, group.size), dtype=np.float32)
-    costs[0] = np.round(costs[0], 1) + 0.05  # ties, which both must break alike
-    jigsaw = Jigsaw(costs, rows, cols, group)
+    jigsaw = random_jigsaw(np.random.default_rng(seed), group_name, rows, cols, ties=True)
     segment = {(0, 0): (3, 0), (0, 1): (5, 0), (1, 1): (7, 0)}
     for start, anchored in ((None, False), (segment, False), (segment, True)):
         got = jigsaw.greedy(start, anchored=anchored)
