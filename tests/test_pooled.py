@@ -279,6 +279,14 @@ class TestAttack:
 
 
 class TestBuildingBlocks:
+    @pytest.mark.parametrize("name", ["etc", "proposed"])
+    def test_a_frame_of_one_block_is_placed_trivially_not_refused(self, test_images, public, name):
+        # block size = image size: one block, nothing to lay out (only its in-block key and global reading remain)
+        scheme = victim(name, size=32, block=32)
+        recovery = recover_key_pooled(name, scheme.encrypt(test_images[:60]), block_size=32, public_images=public)
+        assert recovery.key_material["block_perm" if name == "etc" else "k1"].tolist() == [0]  # the block order
+        assert recovery.confidence.get("buddy_fraction", recovery.confidence.get("k1_buddy_fraction")) == 1.0
+
     def test_jigsaw_reassembles_a_scrambled_smooth_image(self, test_images):
         image = resize_uint8(test_images[3:6], 96).numpy()
         blocks = image.reshape(3, 3, 6, 16, 6, 16).transpose(0, 2, 4, 1, 3, 5).reshape(3, 36, 3, 16, 16)

@@ -71,7 +71,8 @@ class Jigsaw:
         self.rel[:, np.arange(self.n), np.arange(self.n), :] = big  # a piece is never its own neighbour
         # Normalise per (piece, direction): divide by the second-best other piece (any orientation).
         best_per_piece = self.rel.min(axis=3)  # (4, N, N)
-        second = np.partition(best_per_piece, 1, axis=2)[:, :, 1]  # (4, N)
+        # (4, N); a frame of one piece has no other piece to compare with (its placement is trivial)
+        second = np.partition(best_per_piece, 1, axis=2)[:, :, 1] if self.n > 1 else np.ones((4, self.n), np.float32)
         self.norm = self.rel / np.maximum(second, 1e-12).astype(np.float32)[:, :, None, None]
         self.norm[:, np.arange(self.n), np.arange(self.n), :] = big
 
