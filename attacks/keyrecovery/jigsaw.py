@@ -52,6 +52,36 @@ class JigsawSolution:
     buddy_fraction: float
 
 
+class _OpenCell:
+    """What an open cell's greedy score needs: the mean cost of every (piece, orientation) there (N, K), each piece's
+    best (N,), and the best two pieces with their values (with one piece left, the second's value is the best's + 1)."""
+
+    __slots__ = ("mean", "per_piece", "best", "best_value", "second", "second_value")
+
+    def __init__(self, mean: np.ndarray, one_left: bool) -> None:
+        self.mean = mean
+        self.per_piece = mean.min(axis=1)
+        self._rank(one_left)
+
+    def drop(self, piece: int, one_left: bool) -> None:
+        """Piece ``piece`` was placed elsewhere: it is no longer a candidate here."""
+        self.mean[piece, :] = np.inf
+        self.per_piece[piece] = np.inf
+        if piece == self.best or piece == self.second or one_left:
+            self._rank(one_left)
+
+    def _rank(self, one_left: bool) -> None:
+        self.best = int(np.argmin(self.per_piece))
+        self.best_value = self.per_piece[self.best]
+        if one_left:
+            self.second, self.second_value = -1, self.best_value + 1.0
+        else:
+            rest = self.per_piece.copy()
+            rest[self.best] = np.inf
+            self.second = int(np.argmin(rest))
+            self.second_value = rest[self.second]
+
+
 class Jigsaw:
     """A jigsaw with known frame (rows x cols), pieces that may carry an orientation from a group.
 
@@ -110,44 +140,24 @@ class Jigsaw:
         coordinates (the segment's offset in the frame is fixed); otherwise only their relative
         positions count and the frame floats until the placed pieces span it.
         """
-        n, k, rows, cols = self.n, self.group.size, self.rows, self.cols
+        n, rows, cols = self.n, self.rows, self.cols
         height, width = 2 * rows + 1, 2 * cols + 1
         grid = -np.ones((height, width), np.int64)
         orient = np.zeros((height, width), np.int64)
         used = np.zeros(n, bool)
         acc: dict[tuple[int, int], np.ndarray] = {}
         cnt: dict[tuple[int, int], int] = {}
-        # Per open cell, what its score needs: (mean cost (N, K), each piece's best (N,), best piece, its value,
-        # second piece, its value). A cell's entry is rebuilt when a neighbour is placed; placing piece p changes
-        # another cell's best two pieces only if p was one of them.
-        cache: dict[tuple[int, int], list] = {}
+        # An open cell's scores are rebuilt when a neighbour is placed; placing piece p elsewhere changes its best
+        # two pieces only if p was one of them (or one piece is left).
+        scores: dict[tuple[int, int], _OpenCell] = {}
         box = [rows, 2 * rows - 1, cols, 2 * cols - 1] if anchored else [height, -1, width, -1]  # rmin, rmax, cmin, cmax
-
-        def best_two(entry: list) -> None:
-            per_piece = entry[1]
-            first = int(np.argmin(per_piece))
-            entry[2], entry[3] = first, per_piece[first]
-            if n - used.sum() > 1:
-                rest = per_piece.copy()
-                rest[first] = np.inf
-                second = int(np.argmin(rest))
-                entry[4], entry[5] = second, np.partition(per_piece, 1)[1]
-            else:
-                entry[4], entry[5] = -1, per_piece[first] + 1.0
-
-        def rebuild(cell: tuple[int, int]) -> None:
-            mean = acc[cell] / cnt[cell]
-            mean[used, :] = np.inf
-            entry = [mean, mean.min(axis=1), 0, 0.0, 0, 0.0]
-            best_two(entry)
-            cache[cell] = entry
 
         def place(r: int, c: int, p: int, o: int) -> None:
             grid[r, c], orient[r, c], used[p] = p, o, True
             box[0], box[1], box[2], box[3] = min(box[0], r), max(box[1], r), min(box[2], c), max(box[3], c)
             acc.pop((r, c), None)
             cnt.pop((r, c), None)
-            cache.pop((r, c), None)
+            scores.pop((r, c), None)
             changed = []
             for d, (dr, dc) in enumerate(DIRS):
                 cell = (r + dr, c + dc)
@@ -155,14 +165,13 @@ class Jigsaw:
                     acc[cell] = acc.get(cell, 0.0) + self.row(p, o, d)
                     cnt[cell] = cnt.get(cell, 0) + 1
                     changed.append(cell)
-            last = n - int(used.sum()) <= 1
-            for entry in cache.values():
-                entry[0][p, :] = np.inf
-                entry[1][p] = np.inf
-                if p == entry[2] or p == entry[4] or last:
-                    best_two(entry)
+            one_left = n - int(used.sum()) <= 1
+            for open_cell in scores.values():
+                open_cell.drop(p, one_left)
             for cell in changed:
-                rebuild(cell)
+                mean = acc[cell] / cnt[cell]
+                mean[used, :] = np.inf
+                scores[cell] = _OpenCell(mean, one_left)
 
         if not seed:
             seed = {(0, 0): (self.seed_piece(), 0)}
@@ -175,12 +184,10 @@ class Jigsaw:
                      and max(box[3], cell[1]) - min(box[2], cell[1]) < cols]
             if not cells:  # cannot happen inside a frame that still has room; guard against bad input
                 raise InputError("jigsaw: no free cell inside the frame")
-            confidence = [(cache[cell][5] - cache[cell][3]) * np.sqrt(cnt[cell]) for cell in cells]
+            confidence = [(scores[cell].second_value - scores[cell].best_value) * np.sqrt(cnt[cell]) for cell in cells]
             i = int(np.argmax(confidence))
-            entry = cache[cells[i]]
-            p = entry[2]
-            o = int(np.argmin(entry[0][p]))
-            place(cells[i][0], cells[i][1], p, o)
+            best = scores[cells[i]].best
+            place(cells[i][0], cells[i][1], best, int(np.argmin(scores[cells[i]].mean[best])))
         sl = (slice(box[0], box[0] + rows), slice(box[2], box[2] + cols))
         return grid[sl].copy(), orient[sl].copy()
 
