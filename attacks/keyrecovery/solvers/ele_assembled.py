@@ -148,6 +148,8 @@ def _apply(padded: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray
     return out
 
 
+#: Re-read only the positions whose neighbourhood's keys moved since the predictor last read them (see reread_assembled).
+SKIP_UNCHANGED = True
 #: The predictors a round tries, in order.
 PREDICTORS = (neighbour_mean_prediction, fitted_prediction)
 
@@ -162,17 +164,34 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     positions together) only if it makes the decrypted images smoother as a whole: a lower mean squared residual
     of the fitted predictor, refitted on them. Neither predictor wins everywhere (measured, docs/benchmarks.md): the
     neighbour mean mends the last swapped lows of native 32 x 32 images; the fitted one, at 224 x 224, the
-    highs of smooth upscaled blocks that the neighbour mean would swap further."""
+    highs of smooth upscaled blocks that the neighbour mean would swap further.
+
+    A predictor re-reads only the positions whose neighbourhood (:func:`_neighbourhoods`) has a key that moved since it
+    last read them; the others keep what it read then. For the neighbour mean that is exact (the same pixels in, the
+    same key out); the fitted predictor's weights are refitted on the whole image after each kept pass, so its
+    unchanged positions see a slightly different prediction, which has not changed what they read in any case
+    measured (whole 224 fits on two fresh keys gave the same keys bit for bit, docs/benchmarks.md; the tests' 32 x 32
+    case likewise). A fit's late rounds move only the image-edge positions to and fro, so most positions skip them."""
     original = perms
     decrypt = _decryptor(y, block_perm, m)
     plain = decrypt(perms)
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
+    _, _, h, w = y.shape
+    near = _neighbourhoods(h // m, w // m, -(-RADIUS // m))
+    last: dict[object, tuple[np.ndarray, np.ndarray]] = {}  # predictor -> (the keys it last read from, what it read)
     for _ in range(ROUNDS):
         improved = False
         for predictor in PREDICTORS:
             predicted = fitted if predictor is fitted_prediction else predictor(plain)
-            candidate = _reread(plain, predicted, nib, perms, block_perm, m)
+            stale = None
+            if SKIP_UNCHANGED and predictor in last:
+                read_from, read = last[predictor]
+                stale = near @ (perms != read_from).any(axis=1)  # a key in the position's neighbourhood moved since
+            candidate = _reread(plain, predicted, nib, perms, block_perm, m, stale)
+            if stale is not None:
+                candidate[~stale] = read[~stale]
+            last[predictor] = (perms, candidate)
             if np.array_equal(candidate, perms):
                 continue
             candidate_plain = decrypt(candidate)
@@ -233,16 +252,29 @@ def position_inputs(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, c
 
 
 def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray,
-            m: int) -> np.ndarray:
-    """One pass over every position: its highs re-assigned against the prediction (with its current lows),
-    then its lows (with the highs just chosen), then its whole bytes."""
+            m: int, only: np.ndarray | None = None) -> np.ndarray:
+    """One pass over every position (or those where ``only`` is set; the others keep their key): its highs
+    re-assigned against the prediction (with its current lows), then its lows (with the highs just chosen), then its
+    whole bytes."""
     cipher_at = cipher_positions(block_perm)
+    positions = np.arange(perms.shape[0]) if only is None else np.flatnonzero(only)
 
     def one(p: int) -> np.ndarray:
         values, pred, cipher = position_inputs(plain, predicted, nib, cipher_at, p, m)
         return reread_position(perms[p], cipher, values, pred)
 
-    return np.stack(map_positions(one, range(perms.shape[0])))
+    out = perms.copy()
+    if positions.size:
+        out[positions] = np.stack(map_positions(one, positions))
+    return out
+
+
+def _neighbourhoods(rows: int, cols: int, reach: int) -> np.ndarray:
+    """(N, N) bool for a rows x cols grid of block positions: the blocks within ``reach`` blocks of position p in
+    either direction, diagonals included (all that a predictor's window reaches from p's pixels: the fitted one's
+    5 x 5 window crosses into the diagonal blocks)."""
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    return (np.abs(r[:, None] - r[None, :]) <= reach) & (np.abs(c[:, None] - c[None, :]) <= reach)
 
 
 def reread_position(perm: np.ndarray, cipher: np.ndarray, values: np.ndarray, pred: np.ndarray) -> np.ndarray:
