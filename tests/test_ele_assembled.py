@@ -181,12 +181,26 @@ def test_placement_cost_is_the_summed_squared_error_of_each_nibble_as_each_slot_
     np.testing.assert_allclose(ele_assembled.placement_cost(values, target, negated), expected, rtol=1e-12, atol=1e-9)
 
 
-def test_a_positions_neighbourhood_is_every_block_within_reach_diagonals_included():
-    near = ele_assembled._neighbourhoods(3, 4, 1)
-    assert np.array_equal(near, near.T) and near.diagonal().all()
-    assert sorted(np.flatnonzero(near[0])) == [0, 1, 4, 5]  # a corner: itself, right, below, diagonal
-    assert near[5].sum() == 9 and not near[5, 7] and not near[3, 5]  # inside: its 3 x 3 blocks, nothing two away
-    assert ele_assembled._neighbourhoods(5, 5, 2)[0].sum() == 9  # a reach of two blocks (block size 1 or 2)
+def test_a_position_is_stale_when_its_key_moved_or_a_pixel_within_reach_decrypts_differently():
+    m, r = 4, ele_assembled.RADIUS  # a 3 x 3 grid of 4 x 4 blocks; position 4 is the middle block, rows/cols 4..7
+    keys = np.zeros((9, 2 * 3 * m * m), np.int64)
+    before = np.zeros((2, 12, 12, 3))
+    stale = lambda plain, perms=keys: ele_assembled._stale(perms, keys, plain, before, m)  # noqa: E731
+    assert not stale(before.copy()).any()
+    inner = before.copy()
+    inner[1, 1, 1, 2] = 5.0  # position 0's pixel (1, 1): more than RADIUS from every other block
+    assert np.flatnonzero(stale(inner)).tolist() == [0]
+    refitted = ele_assembled._stale(keys, keys, inner, before, m, refits=True)  # the fitted predictor's edge weights
+    assert np.flatnonzero(refitted).tolist() == [0, 1, 2, 3, 5, 6, 7, 8]  # moved: every image-edge position, not 4
+    corner = before.copy()
+    corner[0, 4 - r, 4 - r, 0] = 1.0  # position 0's pixel diagonally RADIUS away from the middle block's first pixel
+    assert {0, 4} <= set(np.flatnonzero(stale(corner))) and not stale(corner)[[2, 6, 8]].any()
+    far = before.copy()
+    far[0, 4 - r - 1, 4, 0] = 1.0  # RADIUS + 1 above the middle block: out of its reach
+    assert not stale(far)[4]
+    moved = keys.copy()
+    moved[7, [0, 1]] = 1, 0  # a swap no image tells apart: the pixels are unchanged, the key moved
+    assert np.flatnonzero(stale(before.copy(), moved)).tolist() == [7]
 
 
 @pytest.fixture(scope="module")
@@ -225,22 +239,29 @@ def test_rereading_only_changed_neighbourhoods_reads_the_same_keys_as_rereading_
     assert changed_only_reads < every_reads  # and it did skip positions
 
 
-def test_a_pass_rereads_exactly_the_positions_within_the_predictors_reach_of_a_moved_key(views, badly_read,
-                                                                                       monkeypatch):
-    """Against the definition in pixels: position p is read again when some position whose key moved since the
-    predictor's last pass has a pixel within RADIUS pixels (either direction, diagonals too) of one of p's."""
+def test_a_pass_rereads_exactly_the_positions_whose_key_or_pixels_within_reach_changed(views, badly_read,
+                                                                                   monkeypatch):
+    """Against the definition in pixels: position p is read again when its key moved since the predictor's last pass,
+    or some image decrypts differently at a pixel within RADIUS pixels (either direction, diagonals too) of p's; for
+    the fitted predictor also when p lies on the image's edge and a pixel within 2 RADIUS of the edge changed."""
     y, nib, key, _ = views
     passes = []
     reread = ele_assembled._reread
     monkeypatch.setattr(ele_assembled, "_reread", lambda plain, predicted, nib_, perms, block_perm, m, only=None:
-                        passes.append((perms, only)) or reread(plain, predicted, nib_, perms, block_perm, m, only))
+                        passes.append((perms, plain, only)) or reread(plain, predicted, nib_, perms, block_perm, m, only))
     reread_assembled(y, nib, badly_read, key["block_perm"], M)
-    cols = 32 // M
-    r, c = np.divmod(np.arange(cols * cols), cols)
-    gap = lambda a: np.maximum(0, (np.abs(a[:, None] - a[None, :]) - 1) * M + 1) * (a[:, None] != a[None, :])  # noqa: E731
-    within = np.maximum(gap(r), gap(c)) <= ele_assembled.RADIUS
-    assert len(passes) > 4 and passes[0][1] is None and passes[1][1] is None  # each predictor's first pass: all
-    for (before, _), (now, only) in zip(passes, passes[2:]):  # the same predictor's previous pass, two back
-        moved = (now != before).any(axis=1)
-        assert np.array_equal(only, within[:, moved].any(axis=1))
-    assert any(0 < only.sum() < only.size for _, only in passes[2:])  # some passes skip some positions
+    cols, reach = 32 // M, ele_assembled.RADIUS
+    assert len(passes) > 4 and passes[0][2] is None and passes[1][2] is None  # each predictor's first pass: all
+    fitted_passes = [i % 2 == 1 for i in range(len(passes))]  # each round: the neighbour mean, then the fitted one
+    for (keys_then, plain_then, _), (keys_now, plain_now, only), refits in zip(passes, passes[2:], fitted_passes[2:]):
+        changed = (plain_now != plain_then).any(axis=(0, 3))  # against the same predictor's previous pass, two back
+        inside = changed[2 * reach:32 - 2 * reach, 2 * reach:32 - 2 * reach]
+        edge_refit = refits and changed.sum() > inside.sum()
+        expected = []
+        for p in range(cols * cols):
+            r0, c0 = divmod(p, cols)
+            box = changed[max(r0 * M - reach, 0):r0 * M + M + reach, max(c0 * M - reach, 0):c0 * M + M + reach]
+            on_edge = r0 in (0, cols - 1) or c0 in (0, cols - 1)
+            expected.append(box.any() or (keys_now[p] != keys_then[p]).any() or (edge_refit and on_edge))
+        assert np.array_equal(only, np.array(expected))
+    assert any(0 < only.sum() < only.size for _, _, only in passes[2:])  # some passes skip some positions

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.ndimage import maximum_filter
 
 from ppbench.schemes import create_scheme
 
 from ..matching import improving_assignment
-from ..parallel import map_positions, one_blas_thread
+from ..parallel import map_positions
 
 #: Rounds at most (each: every position re-read once with each predictor). At 224 x 224 the neighbour-mean pass moves
 #: every image-edge position each round and the fitted one moves them back, both lowering the roughness a little; four
@@ -43,6 +44,9 @@ MIN_SAMPLES_PER_FEATURE = 10
 #: Images per slice when a predictor sweeps the images: a slice's arrays stay in the CPU's cache across the
 #: predictor's shifted multiply-adds (measured at 224 x 224: about 4x faster than whole-array passes, same values).
 IMAGE_CHUNK = 8
+#: Images per piece of work when the fitted predictor sweeps them on threads: the one large class (the pixels away
+#: from the image's edges) of each channel split, so that the threads finish together.
+SWEEP_IMAGES = 50
 
 
 def _offsets() -> list[tuple[int, int, int]]:
@@ -65,36 +69,41 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
     makes them nearly equal to their inner neighbours). Fitted on the current decryption, most of which is
     right: the rare wrong pixels barely move a fit over every image. Reflected at the edges (never the pixel
     itself among its features); classes with too few samples (:data:`MIN_SAMPLES_PER_FEATURE`) keep the
-    neighbour mean. The fits run in turn (one random stream, one BLAS thread: the same weights on any machine);
-    the predictors then sweep the images on :func:`~..parallel.map_positions` threads, each into its own part of the output."""
+    neighbour mean. The samples are drawn in turn (one random stream: the same samples on any machine); each
+    class and channel is then fitted (on one BLAS thread: the same weights on any machine) and swept over the
+    images on :func:`~..parallel.map_positions` threads, each into its own part of the output."""
     n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS), (0, 0)), mode="reflect")
-    planes = [np.ascontiguousarray(padded[..., c]) for c in range(3)]  # one plane per channel: shifted views
+    # one reflected plane per channel: each feature a shifted view of one (no copy of the whole images besides these)
+    planes = [np.pad(images[..., c], ((0, 0), (RADIUS, RADIUS), (RADIUS, RADIUS)), mode="reflect") for c in range(3)]
     features = len(_offsets()) + 1
     rc, cc = _border_class(h), _border_class(w)
     rng = np.random.default_rng(seed)
     out = np.empty_like(images)
-    fitted: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []  # (rows, cols, channel, weights)
-    with one_blas_thread():  # the same weights on any machine (see parallel.one_blas_thread)
-        for a in np.unique(rc):
-            for b in np.unique(cc):
-                rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
-                grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
-                total = n * grid_r.size
-                if total < MIN_SAMPLES_PER_FEATURE * features:
-                    out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1] = _neighbour_mean_at(images, rr, cs)
-                    continue
-                for ch in range(3):
-                    imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
-                    feats = _features(padded, ch, imgs, grid_r[cell], grid_c[cell])
-                    weights, *_ = np.linalg.lstsq(feats, images[imgs, grid_r[cell], grid_c[cell], ch], rcond=None)
-                    fitted.append((rr, cs, ch, weights))
+    drawn: list[tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []  # rows, cols, ch, samples
+    for a in np.unique(rc):
+        for b in np.unique(cc):
+            rr, cs = np.flatnonzero(rc == a), np.flatnonzero(cc == b)
+            grid_r, grid_c = (g.ravel() for g in np.meshgrid(rr, cs, indexing="ij"))
+            total = n * grid_r.size
+            if total < MIN_SAMPLES_PER_FEATURE * features:
+                out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1] = _neighbour_mean_at(images, rr, cs)
+                continue
+            for ch in range(3):
+                imgs, cell = np.divmod(rng.choice(total, min(total, FIT_SAMPLES), replace=False), grid_r.size)
+                drawn.append((rr, cs, ch, imgs, grid_r[cell], grid_c[cell]))
 
-    def predict(item: tuple[np.ndarray, np.ndarray, int, np.ndarray]) -> None:
-        rr, cs, ch, weights = item
-        out[:, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1, ch] = _apply(planes, ch, rr, cs, weights)
+    def fit(item: tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        _, _, ch, imgs, rows, cols = item
+        return np.linalg.lstsq(_features(planes, ch, imgs, rows, cols), images[imgs, rows, cols, ch], rcond=None)[0]
 
-    map_positions(predict, fitted)
+    def predict(item: tuple[np.ndarray, np.ndarray, int, np.ndarray, slice]) -> None:
+        rr, cs, ch, weights, part = item
+        out[part, rr[0]:rr[-1] + 1, cs[0]:cs[-1] + 1, ch] = _apply(planes, ch, rr, cs, weights, part)
+
+    fitted = map_positions(fit, drawn)  # on one BLAS thread each (see parallel.map_positions)
+    parts = [slice(s, s + SWEEP_IMAGES) for s in range(0, n, SWEEP_IMAGES)]
+    map_positions(predict, [(rr, cs, ch, weights, part) for (rr, cs, ch, *_), weights in zip(drawn, fitted)
+                            for part in parts])
     return out
 
 
@@ -125,26 +134,38 @@ def _neighbour_mean_at(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -
     return _neighbour_mean(crop)[:, rows[0] - r0:rows[-1] + 1 - r0, cols[0] - c0:cols[-1] + 1 - c0]
 
 
-def _features(padded: np.ndarray, ch: int, imgs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(k, features) of the fitted predictor for the k pixels (imgs, rows, cols) of channel ``ch``."""
-    feats = [padded[imgs, rows + RADIUS + dy, cols + RADIUS + dx, (ch + k) % 3] for k, dy, dx in _offsets()]
-    return np.stack(feats + [np.ones(rows.size)], axis=1)
+def _features(planes: list[np.ndarray], ch: int, imgs: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(k, features) of the fitted predictor for the k pixels (imgs, rows, cols) of channel ``ch``, from the reflected
+    (n, H + 2R, W + 2R) planes of the three channels: each feature a fixed offset from the pixel in one plane, so one
+    gather per plane (several times faster than a four-index gather per feature)."""
+    _, hp, wp = planes[0].shape
+    at = (imgs * hp + rows + RADIUS) * wp + cols + RADIUS  # the pixel itself in a flat plane
+    offsets = _offsets()
+    feats = np.empty((at.size, len(offsets) + 1))
+    for source, plane in enumerate(planes):
+        columns = [i for i, (k, _, _) in enumerate(offsets) if (ch + k) % 3 == source]
+        step = np.array([offsets[i][1] * wp + offsets[i][2] for i in columns])
+        feats[:, columns] = np.take(plane.reshape(-1), at[:, None] + step[None, :])
+    feats[:, -1] = 1.0
+    return feats
 
 
-def _apply(padded: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The fitted predictor on every image at the rows x cols pixels (each a run of consecutive indices, as
-    :func:`_border_class` makes them) of channel ``ch``: (n, rows, cols). ``padded``: the reflected images, one
+def _apply(planes: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+           part: slice = slice(None)) -> np.ndarray:
+    """The fitted predictor on the images ``part`` at the rows x cols pixels (each a run of consecutive indices, as
+    :func:`_border_class` makes them) of channel ``ch``: (images, rows, cols). ``planes``: the reflected images, one
     contiguous (n, H + 2R, W + 2R) array per channel, so that each feature is a shifted view, not a gather."""
     r0, r1, c0, c1 = rows[0] + RADIUS, rows[-1] + 1 + RADIUS, cols[0] + RADIUS, cols[-1] + 1 + RADIUS
-    n = padded[0].shape[0]
+    planes = [plane[part] for plane in planes]  # the images this sweep covers
+    n = planes[0].shape[0]
     out = np.empty((n, rows.size, cols.size))
     scratch = np.empty((min(n, IMAGE_CHUNK), rows.size, cols.size))  # one feature's term, reused by every slice
     for s in range(0, n, IMAGE_CHUNK):
-        part = out[s:s + IMAGE_CHUNK]
-        part[...] = weights[-1]
-        term = scratch[:len(part)]
+        chunk = out[s:s + IMAGE_CHUNK]
+        chunk[...] = weights[-1]
+        term = scratch[:len(chunk)]
         for wt, (k, dy, dx) in zip(weights[:-1], _offsets()):
-            part += np.multiply(padded[(ch + k) % 3][s:s + IMAGE_CHUNK, r0 + dy:r1 + dy, c0 + dx:c1 + dx], wt, out=term)
+            chunk += np.multiply(planes[(ch + k) % 3][s:s + IMAGE_CHUNK, r0 + dy:r1 + dy, c0 + dx:c1 + dx], wt, out=term)
     return out
 
 
@@ -166,32 +187,31 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     neighbour mean mends the last swapped lows of native 32 x 32 images; the fitted one, at 224 x 224, the
     highs of smooth upscaled blocks that the neighbour mean would swap further.
 
-    A predictor re-reads only the positions whose neighbourhood (:func:`_neighbourhoods`) has a key that moved since it
-    last read them; the others keep what it read then. For the neighbour mean that is exact (the same pixels in, the
-    same key out); the fitted predictor's weights are refitted on the whole image after each kept pass, so its
-    unchanged positions see a slightly different prediction, which has not changed what they read in any case
-    measured (whole 224 fits on two fresh keys gave the same keys bit for bit, docs/benchmarks.md; the tests' 32 x 32
-    case likewise). A fit's late rounds move only the image-edge positions to and fro, so most positions skip them."""
+    A predictor re-reads only the positions it would read something new at (:func:`_stale`): the key moved, or a pixel
+    within its reach decrypts differently, since it last read them; the others keep what it read then. For the
+    neighbour mean that is exact (the same pixels and key in, the same key out); the fitted predictor's weights are
+    refitted on the whole image after each kept pass, so its unchanged positions see a slightly different prediction,
+    which has not changed what they read in any case measured (whole 224 fits on fresh keys gave the same keys bit for
+    bit, docs/benchmarks.md; the tests' 32 x 32 case likewise). A fit's late rounds move only the image-edge positions
+    to and fro, and mostly the pixels at the image's border, so most positions skip them."""
     original = perms
     decrypt = _decryptor(y, block_perm, m)
     plain = decrypt(perms)
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
-    _, _, h, w = y.shape
-    near = _neighbourhoods(h // m, w // m, -(-RADIUS // m))
-    last: dict[object, tuple[np.ndarray, np.ndarray]] = {}  # predictor -> (the keys it last read from, what it read)
+    last: dict[object, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # predictor -> (keys, images it last read, read)
     for _ in range(ROUNDS):
         improved = False
         for predictor in PREDICTORS:
             predicted = fitted if predictor is fitted_prediction else predictor(plain)
             stale = None
             if SKIP_UNCHANGED and predictor in last:
-                read_from, read = last[predictor]
-                stale = near @ (perms != read_from).any(axis=1)  # a key in the position's neighbourhood moved since
+                read_from, plain_from, read = last[predictor]
+                stale = _stale(perms, read_from, plain, plain_from, m, refits=predictor is fitted_prediction)
             candidate = _reread(plain, predicted, nib, perms, block_perm, m, stale)
             if stale is not None:
                 candidate[~stale] = read[~stale]
-            last[predictor] = (perms, candidate)
+            last[predictor] = (perms, plain, candidate)
             if np.array_equal(candidate, perms):
                 continue
             candidate_plain = decrypt(candidate)
@@ -269,12 +289,28 @@ def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np
     return out
 
 
-def _neighbourhoods(rows: int, cols: int, reach: int) -> np.ndarray:
-    """(N, N) bool for a rows x cols grid of block positions: the blocks within ``reach`` blocks of position p in
-    either direction, diagonals included (all that a predictor's window reaches from p's pixels: the fitted one's
-    5 x 5 window crosses into the diagonal blocks)."""
-    r, c = np.divmod(np.arange(rows * cols), cols)
-    return (np.abs(r[:, None] - r[None, :]) <= reach) & (np.abs(c[:, None] - c[None, :]) <= reach)
+def _stale(perms: np.ndarray, read_from: np.ndarray, plain: np.ndarray, plain_from: np.ndarray, m: int,
+           refits: bool = False) -> np.ndarray:
+    """(N,) bool: the positions whose re-read could differ now (keys ``perms``, images ``plain``) from one under the
+    keys ``read_from`` and images ``plain_from``: the position's own key moved, or a pixel within RADIUS of one of
+    its pixels (either direction, diagonals included: all that a predictor's window reaches) decrypts differently in
+    some image. A key that moves a neighbour's inner pixels only, or swaps nibbles no image tells apart, is out of
+    reach. The images are (n, H, W, 3) and never changed in place, so holding them costs no copy.
+
+    ``refits``: the predictor is refitted on the images (:func:`fitted_prediction`). Its weights for the pixels near
+    the image's edge are fitted on those pixels alone, so a change there (within 2 RADIUS of the edge: the pixels
+    and their features) reaches every image-edge position; its weights inside are fitted on all the image, which a
+    few changed pixels barely move (see :func:`reread_assembled`)."""
+    changed = (plain != plain_from).any(axis=(0, 3))
+    h, w = changed.shape
+    reached = maximum_filter(changed, size=2 * RADIUS + 1, mode="constant")
+    if refits:
+        band = np.ones((h, w), bool)
+        band[2 * RADIUS:h - 2 * RADIUS, 2 * RADIUS:w - 2 * RADIUS] = False
+        if (changed & band).any():
+            reached[:RADIUS] = reached[h - RADIUS:] = True
+            reached[:, :RADIUS] = reached[:, w - RADIUS:] = True
+    return reached.reshape(h // m, m, w // m, m).any(axis=(1, 3)).ravel() | (perms != read_from).any(axis=1)
 
 
 def reread_position(perm: np.ndarray, cipher: np.ndarray, values: np.ndarray, pred: np.ndarray) -> np.ndarray:
