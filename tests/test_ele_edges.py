@@ -10,7 +10,7 @@ import pytest
 
 from ppbench.attacks.keyrecovery.geometry import block_nibbles
 from ppbench.attacks.keyrecovery.solvers.ele_assembled import _decryptor
-from ppbench.attacks.keyrecovery.solvers.ele_edges import _assign, edge_order, peel_image_edges
+from ppbench.attacks.keyrecovery.solvers.ele_edges import _Candidates, edge_order, peel_image_edges
 from ppbench.keys import SchemeKey
 from ppbench.schemes import create_scheme, generate_key
 from ppbench.transforms import nhwc_to_nchw, resize_uint8
@@ -63,7 +63,8 @@ def test_assignment_picks_the_nearest_nibble_and_reads_negated_slots_negated():
     negated = np.array([False, True, False])
     truth = np.array([7, 2, 5])
     target = np.where(negated, 15.0 - cipher[:, truth], cipher[:, truth]) + rng.normal(0, 0.3, (200, 3))
-    assert np.array_equal(_assign(cipher, np.arange(10), target, negated), truth)
+    candidates = _Candidates(np.ascontiguousarray(cipher.T), np.arange(3, 13) % 10)  # in another order: the answer names the nibbles
+    assert np.array_equal(candidates.assign(target, negated), truth)
 
 
 def test_scrambled_edge_blocks_of_upscaled_images_come_back(cifar_subset):

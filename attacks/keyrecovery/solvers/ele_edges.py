@@ -49,7 +49,7 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     rows, cols = h // m, w // m
     if rows < 3 or cols < 3:  # no inner block to start from or to fit the predictor on
         return perms, 0
-    plain = _decryptor(y, block_perm, m)(perms)
+    plain = np.ascontiguousarray(_decryptor(y, block_perm, m)(perms))  # pixel-major: _features gathers whole pixels
     inner = np.zeros((h, w), bool)
     inner[m:h - m, m:w - m] = True
     cipher_at = cipher_positions(block_perm)
@@ -122,17 +122,21 @@ def _features(plain: np.ndarray, rows: np.ndarray, cols: np.ndarray, direction: 
               reach: tuple[int, int], images: np.ndarray | None = None) -> np.ndarray:
     """(n, k, F) features of the k pixels (rows, cols) on every image, or (k, F) on ``images`` (one image per
     pixel): the predictor's pixels behind each (:func:`_offsets`, every channel), and a constant. Sideways the
-    reach stays within the pixel's own block (the edge blocks beside it may not be solved yet)."""
-    _, h, w, _ = plain.shape
+    reach stays within the pixel's own block (the edge blocks beside it may not be solved yet). ``plain``: C-ordered
+    (n, H, W, 3) images, so that every feature pixel is one gather of three adjacent values."""
+    n, h, w, _ = plain.shape
     side_rows = direction[1] != 0  # peeling columns: the sideways reach runs along the rows
     lo_r, lo_c = (rows // m) * m, (cols // m) * m
-    feats = []
+    at = []  # per offset, each pixel's feature pixel as an index into the flattened H x W grid
     for oy, ox in _offsets(direction, reach):
         r = np.clip(rows + oy, lo_r, lo_r + m - 1) if side_rows else rows + oy
         c = cols + ox if side_rows else np.clip(cols + ox, lo_c, lo_c + m - 1)
-        r, c = np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)
-        feats.append(plain[:, r, c] if images is None else plain[images, r, c])  # every channel: (..., k, 3)
-    return np.concatenate(feats + [np.ones(feats[0].shape[:-1] + (1,), feats[0].dtype)], axis=-1)
+        at.append(np.clip(r, 0, h - 1) * w + np.clip(c, 0, w - 1))
+    pixels = plain.reshape(n, h * w, 3)  # a view (C-ordered ``plain``)
+    index = np.stack(at, axis=-1)  # (k, offsets)
+    vals = np.take(pixels, index, axis=1) if images is None else pixels[images[:, None], index]  # (..., k, offsets, 3)
+    vals = vals.reshape(vals.shape[:-2] + (-1,))  # offset by offset, every channel
+    return np.concatenate([vals, np.ones(vals.shape[:-1] + (1,), vals.dtype)], axis=-1)
 
 
 def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, int], m: int,
@@ -180,17 +184,19 @@ def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm
     free_high = np.flatnonzero(perm > d)
     free_low = np.flatnonzero(perm < d)
     out = perm.copy()
+    by_nibble = np.ascontiguousarray(cipher.T)
     for rows, cols in _layers(r0, c0, m, direction):
         target = _predict(plain, weights, rows, cols, direction, m, reach).reshape(plain.shape[0], -1)  # (n, 3 m)
         slots = (((rows - r0) * m + (cols - c0))[:, None] * 3 + np.arange(3)[None, :]).ravel()  # plain slots
         pinned = slots == 0  # plain high nibble d belongs to slot 0
         low, low_of = np.full_like(target, 7.5), None
+        highs, lows = _Candidates(by_nibble, free_high), _Candidates(by_nibble, free_low)
         for _ in range(ALTERNATIONS):
             high_of = np.full(slots.size, holder_d)
             free = ~pinned
-            high_of[free] = _assign(cipher, free_high, (target[:, free] - low[:, free]) / 16.0, sign_high[slots[free]])
+            high_of[free] = highs.assign((target[:, free] - low[:, free]) / 16.0, sign_high[slots[free]])
             high = _values(cipher, high_of, sign_high[slots])
-            previous, low_of = low_of, _assign(cipher, free_low, target - 16.0 * high, sign_low[slots])
+            previous, low_of = low_of, lows.assign(target - 16.0 * high, sign_low[slots])
             if previous is not None and np.array_equal(previous, low_of):
                 break  # the lows as before: another alternation would choose the same highs and lows again
             low = _values(cipher, low_of, sign_low[slots])
@@ -208,10 +214,20 @@ def _values(cipher: np.ndarray, holders: np.ndarray, negated: np.ndarray) -> np.
     return np.where(negated[None, :], 15.0 - v, v)
 
 
-def _assign(cipher: np.ndarray, candidates: np.ndarray, target: np.ndarray, negated: np.ndarray) -> np.ndarray:
-    """For each of target's k slots, the distinct cipher nibble among ``candidates`` whose value (negated where
-    the slot says) is nearest its target values in squared error over the samples: linear assignment."""
-    slot_rows, picked = linear_sum_assignment(placement_cost(cipher[:, candidates], target, negated).T)
-    out = np.empty(target.shape[1], np.int64)
-    out[slot_rows] = candidates[picked]
-    return out
+class _Candidates:
+    """The cipher nibbles a layer may still take (``holders``, indices into the (n, 2d) cipher nibbles), gathered once
+    for the layer's alternations from ``by_nibble``, the (2d, n) transposed nibbles (rows gather fast; the values
+    come out laid out as a column gather of the (n, 2d) nibbles would lay them out, so the products sum alike)."""
+
+    def __init__(self, by_nibble: np.ndarray, holders: np.ndarray) -> None:
+        self.holders = holders
+        self.values = by_nibble[holders].T
+        self.squares = (self.values * self.values).sum(axis=0)
+
+    def assign(self, target: np.ndarray, negated: np.ndarray) -> np.ndarray:
+        """For each of target's k slots, the distinct candidate whose value (negated where the slot says) is nearest
+        its target values in squared error over the samples: linear assignment."""
+        slot_rows, picked = linear_sum_assignment(placement_cost(self.values, target, negated, self.squares).T)
+        out = np.empty(target.shape[1], np.int64)
+        out[slot_rows] = self.holders[picked]
+        return out
