@@ -89,8 +89,9 @@ class Pooled(KeyRecoveryAttack):
         # plain nibble d (the first pixel's high) is tried at the first pixel's neighbours (new ELE keys at 224);
         # LE/ELE report the key entries the ciphertexts leave open (``ambiguous``); 9: EtC's jigsaw tries up to 16
         # start pieces, not 4 (new EtC keys where the 4 grew one wrong placement); 10: ELE's re-read runs up to 8
-        # rounds, not 4 (new ELE keys at 224 x 224: the image-edge positions settle instead of stopping mid-swing)
-        version=10,
+        # rounds, not 4 (new ELE keys at 224 x 224: the image-edge positions settle instead of stopping mid-swing); 11: ELE
+        # places its blocks again after the re-read's first round and restarts the re-read at once where they moved
+        version=11,
         curve=True,
         trainable=True,
         notes="global symmetries that smoothness cannot settle are chosen by a natural-image prior (see recovery.notes)",

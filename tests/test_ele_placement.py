@@ -55,9 +55,20 @@ def test_a_first_placement_that_exchanged_two_blocks_is_put_right_before_the_lat
         calls["refine"] += 1
         return refine(*args)
 
+    rounds_read = []
+    reread = tanaka.reread_assembled
+
+    def reread_counted(*args, rounds=None):
+        rounds_read.append(rounds)
+        return reread(*args, rounds=rounds)
+
     monkeypatch.setattr(tanaka, "_place", first_one_wrong)
     monkeypatch.setattr(tanaka, "_refine", counted)
+    monkeypatch.setattr(tanaka, "reread_assembled", reread_counted)
     recovery = recover_key_pooled("ele", y, block_size=4)
     assert same_key(recovery.key_material, scheme.key_material())
     assert recovery.confidence["blocks_moved_by_placing_again"] == 2 / 64
-    assert calls == {"place": 3, "refine": 1}  # placed after the reading, the re-read, the refinement; refined once
+    # placed after the reading, the re-read's first round (which puts the pair right), the re-read, the refinement;
+    # refined once
+    assert calls == {"place": 4, "refine": 1}
+    assert rounds_read[:2] == [1, None]  # one round, then the whole re-read from the reading under the new order

@@ -175,11 +175,12 @@ SKIP_UNCHANGED = True
 PREDICTORS = (neighbour_mean_prediction, fitted_prediction)
 
 
-def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int
-                     ) -> tuple[np.ndarray, int]:
+def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int,
+                     rounds: int | None = None) -> tuple[np.ndarray, int]:
     """ELE key ``perms`` (N, 2d, by original position) with every position's highs and lows re-assigned
     from the assembled images; ``y`` the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher
-    nibbles, ``block_perm`` the block order found. Returns (perms, number of positions whose key changed).
+    nibbles, ``block_perm`` the block order found, ``rounds`` at most (default :data:`ROUNDS`). Returns (perms, number
+    of positions whose key changed).
 
     Each round re-reads every position once with each predictor (:data:`PREDICTORS`) and keeps that pass (all
     positions together) only if it makes the decrypted images smoother as a whole: a lower mean squared residual
@@ -200,7 +201,7 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
     last: dict[object, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # predictor -> (keys, images it last read, read)
-    for _ in range(ROUNDS):
+    for _ in range(ROUNDS if rounds is None else rounds):
         improved = False
         for predictor in PREDICTORS:
             predicted = fitted if predictor is fitted_prediction else predictor(plain)
