@@ -22,8 +22,7 @@ from ..jigsaw import Jigsaw, JigsawSolution, edge_dissimilarity
 from ..matching import LSA_LIMIT, match, mismatch_cost, row_labels
 from ..parallel import map_positions
 from ..prior import NaturalPrior
-from . import ele_assembled
-from .ele_assembled import reread_assembled
+from .ele_assembled import ROUNDS as REREAD_ROUNDS, reread_assembled
 from .ele_edges import edge_order, peel_image_edges
 from .ele_first_pixel import first_pixel_candidates, settle_first_pixel
 from .ele_reading import FULL_SEARCH_M, ele_key
@@ -240,15 +239,12 @@ def pooled_ele(y: np.ndarray, m: int | None, prior: NaturalPrior | None = None) 
     block_perm, solution = _place(y, cipher_perms, m)
     read = _by_original(cipher_perms, block_perm)
     one_round, _ = reread_assembled(y, nib, read, block_perm, m, rounds=1)
-    order, placed = _place(y, one_round[block_perm], m)
-    reordered = int((order != block_perm).sum())
-    if reordered:  # the re-read starts again from the reading, under the new order (as placed_again does)
-        block_perm, solution = order, placed
-        read = _by_original(cipher_perms, block_perm)
-        perms, _ = reread_assembled(y, nib, read, block_perm, m)
+    reordered, order, placed, restart = placed_again(one_round, block_perm)
+    if restart is not None:  # the whole re-read, from the reading under the new order
+        block_perm, solution, (perms, changed) = order, placed, restart
     else:  # the rounds left
-        perms, _ = reread_assembled(y, nib, one_round, block_perm, m, rounds=ele_assembled.ROUNDS - 1)
-    changed = int((perms != read).any(axis=1).sum())
+        perms, _ = reread_assembled(y, nib, one_round, block_perm, m, rounds=REREAD_ROUNDS - 1)
+        changed = int((perms != read).any(axis=1).sum())
     late, order, placed, restart = placed_again(perms, block_perm)
     reordered += late
     if restart is not None:
