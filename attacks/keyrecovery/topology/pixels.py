@@ -24,6 +24,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..matching import capacitated_assignment
+
 #: Colour-cast directions, candidate partners per byte, k-means restarts, and the quantiles of the
 #: colour-explained fraction below which a pair is trusted as "same channel" (tried in order).
 CAST_DIRECTIONS = 2
@@ -91,8 +93,7 @@ def channel_labels(loadings: np.ndarray, i: np.ndarray, j: np.ndarray, explained
     left = np.flatnonzero(labels < 0)
     if left.size:  # pieces too big for the room left: byte by byte
         cost = ((loadings[left][:, None, :] - centres[None]) ** 2).sum(-1)
-        _, col = linear_sum_assignment(np.repeat(cost, room, axis=1))
-        labels[left] = np.repeat(np.arange(k), room)[col]
+        labels[left] = capacitated_assignment(cost, room)
     return labels
 
 
@@ -110,8 +111,7 @@ def balanced_clusters(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray
     size = features.shape[0] // k
     for _ in range(5):
         cost = ((features[:, None, :] - centres[None]) ** 2).sum(-1)
-        _, col = linear_sum_assignment(np.repeat(cost, size, axis=1))
-        labels = col // size
+        labels = capacitated_assignment(cost, [size] * k)
         new = np.stack([features[labels == c].mean(0) for c in range(k)])
         if np.allclose(new, centres):
             break

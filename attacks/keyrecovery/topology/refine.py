@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
 
 #: Weight of a same-pixel (channel) pair relative to a spatial pair; most sweeps over all colourings; a sweep
 #: that lowers the energy by less than this fraction ends the descent (noisy data creep for many sweeps).
@@ -60,14 +61,19 @@ def refine_bytes(source: np.ndarray, dist: np.ndarray, max_sweeps: int = MAX_SWE
     cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
     colourings = [(yy + xx), (yy + 2 * xx), (2 * yy + xx), (yy - xx)]
     classes = [np.flatnonzero(((cc - f) % 3 == k).ravel()) for f in colourings for k in range(3)]
+    k = nbr.shape[1]
+    classes = [(slots, wts[slots].ravel(), np.arange(0, slots.size * k + 1, k)) for slots in classes]
     total = energy(source, dist) / 2.0  # each neighbour pair once
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
         moved, gain = 0, 0.0
-        for slots in classes:
+        for slots, weights, indptr in classes:
             items = flat[slots]
-            around = flat[np.maximum(nbr[slots], 0)]  # (m, K)
-            cost = np.einsum("mkj,mk->mj", dist[:, items][around], wts[slots])  # slot m, item j
+            around = flat[np.maximum(nbr[slots], 0)].ravel()  # (m K,): slot m's K neighbours' bytes
+            # cost[m, j] = sum_k w[m, k] dist[around[m, k], items[j]], as a sparse product: the same sums in the same
+            # order as summing the gathered (m, K, m) array over k, without building it (1.6 x faster at 32 x 32); the
+            # columns by np.take, C-ordered, as the product needs them (dist[:, items] is F-ordered and would be copied)
+            cost = csr_matrix((weights, around, indptr), shape=(slots.size, dist.shape[0])) @ np.take(dist, items, axis=1)
             _, pick = linear_sum_assignment(cost)
             rows = np.arange(slots.size)
             drop = float(cost[rows, rows].sum() - cost[rows, pick].sum())
