@@ -33,6 +33,10 @@ def _descend(layout: np.ndarray, d_in: np.ndarray, m: int, pa: np.ndarray, pb: n
         triples = layout.reshape(-1, 3)
         pixel_dist = d_in[triples[:, None, :], triples[None, :, :]].sum(-1)  # same channel slot, two pixels
         order = pair_swap_search(np.arange(m * m), pixel_dist[None], ga, gb, gzeros)
+        if np.array_equal(order, np.arange(m * m)):
+            # no pixel moved: the layout is what the item search returned, a fixed point of it (the search is
+            # deterministic and stops where no swap improves), so another round would change nothing
+            break
         layout = triples[order].ravel()
         new = float(d_in[layout[pa], layout[pb]].sum())
         if new >= energy - 1e-9:
