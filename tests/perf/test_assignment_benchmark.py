@@ -1,0 +1,67 @@
+"""``pooled_generic``'s two assignment-heavy steps against their plain definitions (pytest-benchmark), in one process.
+
+Run only in benchmark mode (the default ``addopts`` has ``--benchmark-skip``)::
+
+    .venv/bin/python -m pytest tests/perf/test_assignment_benchmark.py --benchmark-only -q -s
+
+- ``capacitated``: 3,072 items (a 32 x 32 image's bytes) into three groups of 1,024, by
+  :func:`~ppbench.attacks.keyrecovery.matching.capacitated_assignment` and by scipy's dense assignment over each
+  group's column repeated 1,024 times (what ``balanced_clusters`` used before; the same labels, pinned in
+  ``tests/test_matching.py``).
+- ``refine``: five sweeps of :func:`~ppbench.attacks.keyrecovery.topology.refine.refine_bytes` on a scrambled
+  3 x 32 x 32 map, and the definition it is pinned to in ``tests/test_topology_refine.py`` (the gathered (m, K, m)
+  array summed over k).
+
+The ratio of the medians is printed at the end (``-s``). Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from ppbench.attacks.keyrecovery.matching import capacitated_assignment
+from ppbench.attacks.keyrecovery.topology.refine import refine_bytes
+
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS) not in sys.path:
+    sys.path.insert(0, str(_TESTS))
+
+from test_topology_refine import _refine_by_definition, _smooth_distances  # noqa: E402  (tests/test_topology_refine.py)
+
+MEDIANS: dict[tuple[str, str], float] = {}
+
+
+def _instance(step: str):
+    """(ppbench's call, the definition's call) on one fixed random instance."""
+    rng = np.random.default_rng(0)
+    if step == "capacitated":
+        features = np.concatenate([rng.normal(c, 1.0, (1024, 2)) for c in (-1.0, 0.0, 1.0)])
+        cost = ((features[:, None, :] - rng.normal(size=(3, 2))[None]) ** 2).sum(-1)
+        return (lambda: capacitated_assignment(cost, [1024] * 3),
+                lambda: linear_sum_assignment(np.repeat(cost, 1024, axis=1)))
+    dist = _smooth_distances(3, 32, 32, 0)
+    source = rng.permutation(dist.shape[0]).reshape(3, 32, 32)
+    return lambda: refine_bytes(source, dist, 5), lambda: _refine_by_definition(source, dist, 5)
+
+
+@pytest.mark.parametrize("version", ["ppbench", "definition"])
+@pytest.mark.parametrize("step", ["capacitated", "refine"])
+def test_assignment_step(benchmark, step, version):
+    ours, definition = _instance(step)
+    benchmark.pedantic(ours if version == "ppbench" else definition, rounds=3, warmup_rounds=1)
+    MEDIANS[(step, version)] = benchmark.stats.stats.median
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_ratios():
+    """After the module's benchmarks: definition / ppbench median time per step."""
+    yield
+    for step in ("capacitated", "refine"):
+        if (step, "ppbench") in MEDIANS and (step, "definition") in MEDIANS:
+            ours, theirs = MEDIANS[(step, "ppbench")], MEDIANS[(step, "definition")]
+            print(f"\n{step}: ppbench {ours * 1e3:.1f} ms, definition {theirs * 1e3:.1f} ms, {theirs / ours:.1f} x")
