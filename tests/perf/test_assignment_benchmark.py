@@ -28,10 +28,13 @@ from ppbench.attacks.keyrecovery.matching import capacitated_assignment
 from ppbench.attacks.keyrecovery.topology.refine import refine_bytes
 
 _TESTS = Path(__file__).resolve().parents[1]
-if str(_TESTS) not in sys.path:
-    sys.path.insert(0, str(_TESTS))
+_PERF = Path(__file__).resolve().parent
+for _folder in (_TESTS, _PERF):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 from test_topology_refine import _refine_by_definition, _smooth_distances  # noqa: E402  (tests/test_topology_refine.py)
+from pairs import print_ratios, time_version  # noqa: E402  (tests/perf/pairs.py)
 
 MEDIANS: dict[tuple[str, str], float] = {}
 
@@ -52,16 +55,11 @@ def _instance(step: str):
 @pytest.mark.parametrize("version", ["ppbench", "definition"])
 @pytest.mark.parametrize("step", ["capacitated", "refine"])
 def test_assignment_step(benchmark, step, version):
-    ours, definition = _instance(step)
-    benchmark.pedantic(ours if version == "ppbench" else definition, rounds=3, warmup_rounds=1)
-    MEDIANS[(step, version)] = benchmark.stats.stats.median
+    time_version(benchmark, MEDIANS, step, version, *_instance(step), rounds=3)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_ratios():
     """After the module's benchmarks: definition / ppbench median time per step."""
     yield
-    for step in ("capacitated", "refine"):
-        if (step, "ppbench") in MEDIANS and (step, "definition") in MEDIANS:
-            ours, theirs = MEDIANS[(step, "ppbench")], MEDIANS[(step, "definition")]
-            print(f"\n{step}: ppbench {ours * 1e3:.1f} ms, definition {theirs * 1e3:.1f} ms, {theirs / ours:.1f} x")
+    print_ratios(MEDIANS, ("capacitated", "refine"))

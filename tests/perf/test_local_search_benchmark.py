@@ -23,8 +23,10 @@ from ppbench.attacks.keyrecovery.geometry import grid_adjacent
 from ppbench.attacks.keyrecovery.layout import pair_swap_search
 
 _TESTS = Path(__file__).resolve().parents[1]
-if str(_TESTS) not in sys.path:
-    sys.path.insert(0, str(_TESTS))
+_PERF = Path(__file__).resolve().parent
+for _folder in (_TESTS, _PERF):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 from test_local_search import (  # noqa: E402  (tests/test_local_search.py)
     greedy_by_definition,
@@ -32,6 +34,7 @@ from test_local_search import (  # noqa: E402  (tests/test_local_search.py)
     random_jigsaw,
     swap_refine_by_definition,
 )
+from pairs import print_ratios, time_version  # noqa: E402  (tests/perf/pairs.py)
 
 MEDIANS: dict[tuple[str, str], float] = {}
 
@@ -56,16 +59,11 @@ def _instance(search: str):
 @pytest.mark.parametrize("version", ["ppbench", "definition"])
 @pytest.mark.parametrize("search", ["greedy", "swap_refine", "pair_swap_search"])
 def test_local_search(benchmark, search, version):
-    ours, definition = _instance(search)
-    benchmark.pedantic(ours if version == "ppbench" else definition, rounds=5, warmup_rounds=1)
-    MEDIANS[(search, version)] = benchmark.stats.stats.median
+    time_version(benchmark, MEDIANS, search, version, *_instance(search), rounds=5)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_ratios():
     """After the module's benchmarks: definition / ppbench median time per search."""
     yield
-    for search in ("greedy", "swap_refine", "pair_swap_search"):
-        if (search, "ppbench") in MEDIANS and (search, "definition") in MEDIANS:
-            ours, theirs = MEDIANS[(search, "ppbench")], MEDIANS[(search, "definition")]
-            print(f"\n{search}: ppbench {ours * 1e3:.1f} ms, definition {theirs * 1e3:.1f} ms, {theirs / ours:.1f} x")
+    print_ratios(MEDIANS, ("greedy", "swap_refine", "pair_swap_search"))
