@@ -61,8 +61,8 @@ def refine_bytes(source: np.ndarray, dist: np.ndarray, max_sweeps: int = MAX_SWE
     cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
     colourings = [(yy + xx), (yy + 2 * xx), (2 * yy + xx), (yy - xx)]
     classes = [np.flatnonzero(((cc - f) % 3 == k).ravel()) for f in colourings for k in range(3)]
-    k = nbr.shape[1]
-    classes = [(slots, wts[slots].ravel(), np.arange(0, slots.size * k + 1, k)) for slots in classes]
+    degree = nbr.shape[1]  # neighbour slots per slot: each slot's row of the sparse product below
+    classes = [(slots, wts[slots].ravel(), np.arange(0, slots.size * degree + 1, degree)) for slots in classes]
     total = energy(source, dist) / 2.0  # each neighbour pair once
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
