@@ -19,11 +19,11 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, maximum_bipartite_matching
 
 LSA_LIMIT = 400  # rows above which match() uses Hopcroft-Karp instead of a dense linear assignment
-#: :func:`capacitated_assignment`: most groups (it enumerates their cycles), and the margin, relative to the largest
-#: cost, by which a chain or cycle of moves must be cheaper to count (a zero-cost cycle summed in another order must not
-#: look negative by a rounding error).
+#: :func:`capacitated_assignment`: most groups (it enumerates their chains: 325 per item at 5), and the margin, relative
+#: to the summed magnitude of a chain's or cycle's own moves, by which it must be cheaper to count (a zero-cost cycle
+#: summed in another order must not look negative by a rounding error, which is below 1e-15 of that magnitude).
 MAX_GROUPS = 5
-TIE = 1e-13
+TIE = 1e-12
 
 
 def row_labels(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -118,20 +118,84 @@ def match(consistent: np.ndarray, cost: np.ndarray | None = None) -> tuple[np.nd
     return perm, ambiguous, bool(chosen_ok.all())
 
 
+class _Moves:
+    """The items of k groups and, per ordered pair (a, b), a heap of the cost of moving each item of a to b."""
+
+    def __init__(self, rows: list[list[float]], k: int) -> None:
+        self.rows, self.k = rows, k
+        self.group = [-1] * len(rows)
+        self.heaps: dict[tuple[int, int], list[tuple[float, int]]] = {(a, b): [] for a in range(k) for b in range(k) if a != b}
+
+    def cheapest(self, a: int, b: int) -> tuple[float, int] | None:
+        """(cost, item) of the cheapest move from a to b, or None when a is empty."""
+        heap = self.heaps[a, b]
+        while heap and self.group[heap[0][1]] != a:  # stale: that item has left a since (pushed again if it returns)
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def join(self, i: int, g: int) -> None:
+        """Put item i in group g."""
+        self.group[i] = g
+        row = self.rows[i]
+        for b in range(self.k):
+            if b != g:
+                heapq.heappush(self.heaps[g, b], (row[b] - row[g], i))
+
+    def chain(self, seq: tuple[int, ...], closed: bool) -> tuple[float, float, list[tuple[int, int]]] | None:
+        """Moving the cheapest item of each group along ``seq`` on to the next (and the last back to the first when
+        ``closed``): (summed cost, summed magnitude of the moves, [(item, new group)]), or None if a group is empty."""
+        total, scale, steps = 0.0, 0.0, []
+        for a, b in zip(seq, seq[1:] + seq[:1] if closed else seq[1:]):
+            top = self.cheapest(a, b)
+            if top is None:
+                return None
+            total += top[0]
+            scale += abs(top[0])
+            steps.append((top[1], b))
+        return total, scale, steps
+
+
+def _simple_chains(k: int) -> list[tuple[int, ...]]:
+    """Every sequence of distinct groups (length 1 to k)."""
+    return [c for length in range(1, k + 1) for c in itertools.permutations(range(k), length)]
+
+
+def undo_negative_cycles(moves: _Moves) -> int:
+    """Undo the cheapest cycle of moves (an item of a to b, of b to c, ..., one back to a) while one lowers the cost by
+    more than :data:`TIE` of its moves' magnitude; returns how many were undone. When none is left, a full assignment is
+    optimal (the cheapest move per pair is enough to find a negative cycle: any cheaper cycle splits into simple ones)."""
+    cycles = [c for c in _simple_chains(moves.k) if len(c) > 1 and c[0] == min(c)]  # each simple cycle once
+    undone = 0
+    while True:
+        best: tuple[float, list[tuple[int, int]]] | None = None
+        for seq in cycles:
+            found = moves.chain(seq, closed=True)
+            if found is not None and found[0] < -TIE * found[1] and (best is None or found[0] < best[0]):
+                best = (found[0], found[2])
+        if best is None:
+            return undone
+        for j, b in best[1]:
+            moves.join(j, b)
+        undone += 1
+
+
 def capacitated_assignment(cost: np.ndarray, capacity: np.ndarray | list[int]) -> np.ndarray:
     """(n,) group of every item minimising ``sum(cost[i, group[i]])`` with exactly ``capacity[g]`` items in group g.
 
     The optimum of ``linear_sum_assignment(np.repeat(cost, capacity, axis=1))`` (column -> its group) for a few groups
-    (k <= :data:`MAX_GROUPS`; 3 channels here) in O(n log n) steps instead of O(n^3). A full assignment is optimal
-    exactly when no cycle of moves between groups (an item of a to b, one of b to c, ..., one back to a) lowers the
-    cost, and the cheapest move from a to b is the top of a heap per pair (a, b); so items join one at a time along
-    the cheapest chain of moves to a group with room, then the cheapest negative cycle is undone until there is
-    none. Ties may fall on another of the equally cheap assignments than scipy's."""
+    (k <= :data:`MAX_GROUPS`; 3 channels here) in O(n log n) steps instead of O(n^3): items join one at a time along
+    the cheapest chain of moves between groups to a group with room (the cheapest move from a to b is the top of a heap
+    per pair), then :func:`undo_negative_cycles` makes the full assignment optimal. Differences within :data:`TIE` of a
+    chain's own magnitude count as ties (rounding); ties may fall on another of the equally cheap assignments than
+    scipy's."""
     cost = np.asarray(cost, dtype=np.float64)
-    capacity = np.asarray(capacity, dtype=np.int64)
-    if cost.ndim != 2 or capacity.shape != (cost.shape[1],):
-        raise ValueError(f"capacitated_assignment needs an (n, k) cost and k capacities, got {cost.shape} and {capacity.shape}")
+    given = np.asarray(capacity)
+    if cost.ndim != 2 or given.shape != (cost.shape[1],):
+        raise ValueError(f"capacitated_assignment needs an (n, k) cost and k capacities, got {cost.shape} and {given.shape}")
     n, k = cost.shape
+    if given.size and not np.array_equal(given, np.round(given)):
+        raise ValueError(f"the capacities {given.tolist()} must be whole numbers of items")
+    capacity = given.astype(np.int64)
     if (capacity < 0).any() or int(capacity.sum()) != n:
         raise ValueError(f"the capacities {capacity.tolist()} must be non-negative and add up to the {n} items")
     if k > MAX_GROUPS:
@@ -139,58 +203,28 @@ def capacitated_assignment(cost: np.ndarray, capacity: np.ndarray | list[int]) -
                          "linear_sum_assignment(np.repeat(cost, capacity, axis=1))")
     if not np.isfinite(cost).all():
         raise ValueError("capacitated_assignment needs finite costs")
-    rows = cost.tolist()  # Python floats: the heaps and the sums below are exact float64 arithmetic
-    tie = TIE * (1.0 + float(np.abs(cost).max(initial=0.0)))
-    group = [-1] * n
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Each item is placed once, so a constant per row changes no choice: without it, what is compared is the row's
+    # own differences (their rounding, not the constant's, is what TIE must cover)
+    moves = _Moves((cost - cost.min(axis=1, keepdims=True)).tolist(), k)  # Python floats: exact float64 sums below
     free = capacity.tolist()
-    moves: dict[tuple[int, int], list[tuple[float, int]]] = {(a, b): [] for a in range(k) for b in range(k) if a != b}
-    chains = [c for length in range(1, k + 1) for c in itertools.permutations(range(k), length)]  # group sequences
-    cycles = [c for c in chains if len(c) > 1 and c[0] == min(c)]  # each simple cycle once
-
-    def cheapest(a: int, b: int) -> tuple[float, int] | None:
-        heap = moves[a, b]
-        while heap and group[heap[0][1]] != a:  # stale: that item has left a since (its entry is pushed again on return)
-            heapq.heappop(heap)
-        return heap[0] if heap else None
-
-    def join(i: int, g: int) -> None:
-        group[i] = g
-        row = rows[i]
-        for b in range(k):
-            if b != g:
-                heapq.heappush(moves[g, b], (row[b] - row[g], i))
-
-    def chain_moves(seq: tuple[int, ...], closed: bool) -> tuple[float, list[tuple[int, int]]] | None:
-        """Summed cost of moving the cheapest item along ``seq`` (and back to its start when ``closed``), and the moves."""
-        total, steps = 0.0, []
-        for a, b in zip(seq, seq[1:] + seq[:1] if closed else seq[1:]):
-            top = cheapest(a, b)
-            if top is None:
-                return None
-            total += top[0]
-            steps.append((top[1], b))
-        return total, steps
-
+    chains = _simple_chains(k)
     for i in range(n):
-        best: tuple[float, int, list[tuple[int, int]]] | None = None
+        best: tuple[float, float, int, list[tuple[int, int]]] | None = None
         for seq in chains:  # i joins seq[0]; an item of each group along seq moves on to the next; the last has room
             if free[seq[-1]] > 0:
-                found = chain_moves(seq, closed=False)
-                if found is not None and (best is None or rows[i][seq[0]] + found[0] < best[0] - tie):
-                    best = (rows[i][seq[0]] + found[0], seq[0], found[1])
+                found = moves.chain(seq, closed=False)
+                if found is None:
+                    continue
+                value, scale = moves.rows[i][seq[0]] + found[0], moves.rows[i][seq[0]] + found[1]
+                if best is None or value < best[0] - TIE * max(scale, best[1]):
+                    best = (value, scale, seq[0], found[2])
         assert best is not None
-        _, first, steps = best
+        _, _, first, steps = best
         free[steps[-1][1] if steps else first] -= 1
         for j, b in steps:
-            join(j, b)
-        join(i, first)
-    while True:  # undo the cheapest negative cycle of moves until none is left: then the assignment is optimal
-        best_cycle: tuple[float, list[tuple[int, int]]] | None = None
-        for seq in cycles:
-            found = chain_moves(seq, closed=True)
-            if found is not None and found[0] < -tie and (best_cycle is None or found[0] < best_cycle[0]):
-                best_cycle = found
-        if best_cycle is None:
-            return np.asarray(group, dtype=np.int64)
-        for j, b in best_cycle[1]:
-            join(j, b)
+            moves.join(j, b)
+        moves.join(i, first)
+    undo_negative_cycles(moves)
+    return np.asarray(moves.group, dtype=np.int64)
