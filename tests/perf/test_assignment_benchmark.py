@@ -8,9 +8,10 @@ Run only in benchmark mode (the default ``addopts`` has ``--benchmark-skip``)::
   :func:`~ppbench.attacks.keyrecovery.matching.capacitated_assignment` and by scipy's dense assignment over each
   group's column repeated 1,024 times (what ``balanced_clusters`` used before; the same labels, pinned in
   ``tests/test_matching.py``).
-- ``refine``: five sweeps of :func:`~ppbench.attacks.keyrecovery.topology.refine.refine_bytes` on a scrambled
-  3 x 32 x 32 map, and the definition it is pinned to in ``tests/test_topology_refine.py`` (the gathered (m, K, m)
-  array summed over k).
+- ``refine``: the refill costs of one sweep of :func:`~ppbench.attacks.keyrecovery.topology.refine.refine_bytes`
+  (its 12 slot classes) on a scrambled 3 x 32 x 32 map, by
+  :func:`~ppbench.attacks.keyrecovery.topology.refine.refill_costs` and by the definition it is pinned to in
+  ``tests/test_topology_refine.py`` (the gathered (m, K, m) array summed over k).
 
 The ratio of the medians is printed at the end (``-s``). Nothing here asserts on time.
 """
@@ -25,7 +26,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from ppbench.attacks.keyrecovery.matching import capacitated_assignment
-from ppbench.attacks.keyrecovery.topology.refine import refine_bytes
+from ppbench.attacks.keyrecovery.topology.refine import lattice_neighbours, refill_costs, slot_classes
 
 _TESTS = Path(__file__).resolve().parents[1]
 _PERF = Path(__file__).resolve().parent
@@ -33,7 +34,7 @@ for _folder in (_TESTS, _PERF):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
-from test_topology_refine import _refine_by_definition, _smooth_distances  # noqa: E402  (tests/test_topology_refine.py)
+from test_topology_refine import _refill_costs_by_definition, _smooth_distances  # noqa: E402  (tests/test_topology_refine.py)
 from pairs import print_ratios, time_version  # noqa: E402  (tests/perf/pairs.py)
 
 MEDIANS: dict[tuple[str, str], float] = {}
@@ -48,8 +49,11 @@ def _instance(step: str):
         return (lambda: capacitated_assignment(cost, [1024] * 3),
                 lambda: linear_sum_assignment(np.repeat(cost, 1024, axis=1)))
     dist = _smooth_distances(3, 32, 32, 0)
-    source = rng.permutation(dist.shape[0]).reshape(3, 32, 32)
-    return lambda: refine_bytes(source, dist, 5), lambda: _refine_by_definition(source, dist, 5)
+    flat = rng.permutation(dist.shape[0])
+    nbr, wts = lattice_neighbours(3, 32, 32)
+    classes = slot_classes(3, 32, 32)
+    return (lambda: [refill_costs(flat, slots, nbr, wts, dist) for slots in classes],
+            lambda: [_refill_costs_by_definition(flat, slots, nbr, wts, dist) for slots in classes])
 
 
 @pytest.mark.parametrize("version", ["ppbench", "definition"])
