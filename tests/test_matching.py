@@ -12,7 +12,7 @@ import pytest
 
 from scipy.optimize import linear_sum_assignment
 
-from ppbench.attacks.keyrecovery.matching import (MAX_GROUPS, _Moves, capacitated_assignment, improving_assignment,
+from ppbench.attacks.keyrecovery.matching import (MAX_GROUPS, GroupMoves, capacitated_assignment, improving_assignment,
                                                   undo_negative_cycles)
 
 
@@ -132,7 +132,7 @@ def test_a_cycle_through_three_groups_that_no_exchange_of_two_items_improves_is_
     """Item g sits in group g; moving each item one group on saves 3, and exchanging any two items saves nothing:
     only a cycle of three moves finds the optimum."""
     cost = np.array([[1.0, 0.0, 2.0], [2.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
-    moves = _Moves(cost.tolist(), 3)
+    moves = GroupMoves(cost.tolist(), 3)
     for item in range(3):
         moves.join(item, item)
     assert undo_negative_cycles(moves) == 1

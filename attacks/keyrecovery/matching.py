@@ -118,7 +118,7 @@ def match(consistent: np.ndarray, cost: np.ndarray | None = None) -> tuple[np.nd
     return perm, ambiguous, bool(chosen_ok.all())
 
 
-class _Moves:
+class GroupMoves:
     """The items of k groups and, per ordered pair (a, b), a heap of the cost of moving each item of a to b."""
 
     def __init__(self, rows: list[list[float]], k: int) -> None:
@@ -160,7 +160,7 @@ def _simple_chains(k: int) -> list[tuple[int, ...]]:
     return [c for length in range(1, k + 1) for c in itertools.permutations(range(k), length)]
 
 
-def undo_negative_cycles(moves: _Moves) -> int:
+def undo_negative_cycles(moves: GroupMoves) -> int:
     """Undo the cheapest cycle of moves (an item of a to b, of b to c, ..., one back to a) while one lowers the cost by
     more than :data:`TIE` of its moves' magnitude; returns how many were undone. When none is left, a full assignment is
     optimal (the cheapest move per pair is enough to find a negative cycle: any cheaper cycle splits into simple ones)."""
@@ -207,7 +207,7 @@ def capacitated_assignment(cost: np.ndarray, capacity: np.ndarray | list[int]) -
         return np.zeros(0, dtype=np.int64)
     # Each item is placed once, so a constant per row changes no choice: without it, what is compared is the row's
     # own differences (their rounding, not the constant's, is what TIE must cover)
-    moves = _Moves((cost - cost.min(axis=1, keepdims=True)).tolist(), k)  # Python floats: exact float64 sums below
+    moves = GroupMoves((cost - cost.min(axis=1, keepdims=True)).tolist(), k)  # Python floats: exact float64 sums below
     free = capacity.tolist()
     chains = _simple_chains(k)
     for i in range(n):
