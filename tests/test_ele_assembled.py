@@ -125,6 +125,24 @@ def test_a_pass_that_makes_the_images_rougher_is_not_kept(views, monkeypatch):
     assert changed == 0 and np.array_equal(perms, key["perms"])
 
 
+def test_a_predictor_refused_twice_running_is_not_tried_again_within_the_call(views, badly_read, monkeypatch):
+    y, nib, key, _ = views
+    tried = []
+
+    def swap_everything(images: np.ndarray) -> np.ndarray:  # moves nibbles every pass, and every pass is refused
+        tried.append(1)
+        return images[:, :, ::-1]
+
+    passes = []
+    reread = ele_assembled._reread
+    monkeypatch.setattr(ele_assembled, "_reread", lambda *a: passes.append(1) or reread(*a))
+    monkeypatch.setattr(ele_assembled, "PREDICTORS", (swap_everything, fitted_prediction))
+    perms, changed = reread_assembled(y, nib, badly_read, key["block_perm"], M)
+    fitted_passes = len(passes) - len(tried)
+    assert changed > 0 and fitted_passes > ele_assembled.GIVE_UP_AFTER  # the call went on for more rounds ...
+    assert len(tried) == ele_assembled.GIVE_UP_AFTER  # ... without the refused predictor
+
+
 def test_a_channels_bytes_swapped_between_neighbouring_pixels_are_mended_by_the_byte_pass(views):
     """What the re-read of highs and lows left at 224 x 224 (docs/benchmarks.md): one channel's high and low nibble
     of a pixel placed at its neighbour's, and the neighbour's at its; the byte pass moves both together, each

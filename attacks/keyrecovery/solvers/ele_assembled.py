@@ -173,6 +173,10 @@ def _apply(planes: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray
 SKIP_UNCHANGED = True
 #: The predictors a round tries, in order.
 PREDICTORS = (neighbour_mean_prediction, fitted_prediction)
+#: Passes in a row a predictor may fail to lower the energy before a call stops trying it. At 224 x 224 the neighbour
+#: mean's pass, once the fitted predictor has taken over, is refused round after round (measured on three fresh keys:
+#: after two refusals in a row it was never kept again), each time a re-read of about a hundred positions and a refit.
+GIVE_UP_AFTER = 2
 
 
 def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray, m: int,
@@ -186,7 +190,8 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     positions together) only if it makes the decrypted images smoother as a whole: a lower mean squared residual
     of the fitted predictor, refitted on them. Neither predictor wins everywhere (measured, docs/benchmarks.md): the
     neighbour mean mends the last swapped lows of native 32 x 32 images; the fitted one, at 224 x 224, the
-    highs of smooth upscaled blocks that the neighbour mean would swap further.
+    highs of smooth upscaled blocks that the neighbour mean would swap further. A predictor whose pass has been refused
+    :data:`GIVE_UP_AFTER` times in a row is not tried again within the call.
 
     A predictor re-reads only the positions it would read something new at (:func:`_stale`): the key moved, or a pixel
     within its reach decrypts differently, since it last read them; the others keep what it read then. For the
@@ -201,9 +206,12 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
     last: dict[object, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # predictor -> (keys, images it last read, read)
+    refused = dict.fromkeys(PREDICTORS, 0)  # predictor -> its passes refused in a row
     for _ in range(ROUNDS if rounds is None else rounds):
         improved = False
         for predictor in PREDICTORS:
+            if refused[predictor] >= GIVE_UP_AFTER:
+                continue
             predicted = fitted if predictor is fitted_prediction else predictor(plain)
             stale = None
             if SKIP_UNCHANGED and predictor in last:
@@ -221,6 +229,9 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
             if candidate_energy < energy:
                 perms, plain, fitted, energy, improved = (candidate, candidate_plain, candidate_fitted,
                                                           candidate_energy, True)
+                refused[predictor] = 0
+            else:
+                refused[predictor] += 1
         if not improved:
             break
     return perms, int((perms != original).any(axis=1).sum())
