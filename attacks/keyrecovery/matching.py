@@ -10,6 +10,7 @@ sizes (equal-size clustering) without the dense assignment over repeated columns
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 
@@ -155,9 +156,11 @@ class GroupMoves:
         return total, scale, steps
 
 
-def _simple_chains(k: int) -> list[tuple[int, ...]]:
-    """Every sequence of distinct groups (length 1 to k)."""
-    return [c for length in range(1, k + 1) for c in itertools.permutations(range(k), length)]
+@functools.lru_cache(maxsize=None)
+def _simple_chains(k: int) -> tuple[tuple[int, ...], ...]:
+    """Every sequence of distinct groups (length 1 to k); built once per k (both the insertion and the cycle step walk
+    them, on every call)."""
+    return tuple(c for length in range(1, k + 1) for c in itertools.permutations(range(k), length))
 
 
 def undo_negative_cycles(moves: GroupMoves) -> int:
