@@ -326,7 +326,20 @@ class TestBuildingBlocks:
         real = layout.linear_sum_assignment
         monkeypatch.setattr(layout, "linear_sum_assignment", lambda cost: solved.append(cost.shape) or real(cost))
         mds_grid_layout(self._block_pixel_distances(test_images[:40], 0), 16)
-        assert len(solved) == layout.MDS_ANGLES + 2 * layout.MDS_FITTED  # every angle's first round, then 2 each
+        later_rounds = 2 * layout.MDS_FITTED
+        assert layout.MDS_FITTED <= len(solved) - later_rounds < layout.MDS_ANGLES  # the bound spared some first rounds
+
+    @pytest.mark.parametrize("seed", range(8))
+    def test_first_rounds_screened_by_their_bound_are_the_cheapest_of_all(self, seed):
+        rng = np.random.default_rng(seed)
+        gy, gx = np.divmod(np.arange(64), 8)
+        grid = np.stack([gy, gx], 1) - 3.5
+        points = grid[rng.permutation(64)] + rng.normal(scale=1.5, size=(64, 2))
+        starts = [points @ layout._rotation(angle) for angle in np.linspace(0.0, np.pi / 2, 13)[:-1]]
+        every = [layout._fit_round(z, grid)[0] for z in starts]
+        screened = layout._cheapest_first_rounds(starts, grid, 4)
+        assert sorted(screened) == sorted(sorted(range(12), key=lambda i: (every[i], i))[:4])
+        assert all(screened[i][0] == every[i] for i in screened)
 
     @pytest.mark.parametrize("corner", [0, 24, 48])
     def test_mds_layout_is_the_one_fitting_every_angle_on_gives(self, test_images, corner, monkeypatch):

@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import shortest_path
 
 from .geometry import dihedral_grids, grid_adjacent
+from .matching import reduction_bound
 
 
 #: Starting rotations of the MDS embedding tried against the grid (evenly spaced over a quarter turn: the grid's own
@@ -26,8 +27,8 @@ from .geometry import dihedral_grids, grid_adjacent
 MDS_ANGLES = 18
 #: Of those rotations, how many are fitted on after their first round of assignment and affine fit (three rounds in
 #: all): the ones whose first assignment cost least. At 224 the angle that ends best was among the first round's 3
-#: cheapest in every one of 648 layouts measured (docs/benchmarks.md, twenty-first session); fitting 4 on spends 26
-#: assignments a layout instead of 54, about half of ELE's reading time there.
+#: cheapest in every one of 588 layouts measured (docs/benchmarks.md, twenty-first session); fitting 4 on, and solving
+#: the first round only where a bound leaves it in question, spends about 16 assignments a layout instead of 54.
 MDS_FITTED = 4
 
 
@@ -43,8 +44,8 @@ def mds_grid_layout(dist: np.ndarray, h: int, neighbours: int = 4) -> np.ndarray
 
     Isomap: a symmetric k-nearest-neighbour graph, its shortest paths, classical MDS to 2-D; then an
     affine fit to the grid alternating with linear assignment (three rounds), from :data:`MDS_ANGLES`
-    starting rotations, the :data:`MDS_FITTED` whose first round fits best fitted on, keeping the best
-    fit. Only a starting point for :func:`swap_search`.
+    starting rotations, the :data:`MDS_FITTED` whose first round fits best fitted on
+    (:func:`_cheapest_first_rounds`), keeping the best fit. Only a starting point for :func:`swap_search`.
     """
     s = dist.shape[0]
     nn = np.argsort(dist + np.diag(np.full(s, np.inf)), axis=1)[:, :neighbours]
@@ -65,10 +66,10 @@ def mds_grid_layout(dist: np.ndarray, h: int, neighbours: int = 4) -> np.ndarray
     grid = np.stack([gy, gx], 1).astype(np.float64)
     grid -= grid.mean(0)
     emb = (emb - emb.mean(0)) / (emb.std() + 1e-12) * grid.std()
-    firsts = [_fit_round(emb @ _rotation(angle), grid) for angle in np.linspace(0.0, np.pi / 2, MDS_ANGLES + 1)[:-1]]
-    cheapest = np.argsort([total for total, _, _ in firsts], kind="stable")[:MDS_FITTED]
+    starts = [emb @ _rotation(angle) for angle in np.linspace(0.0, np.pi / 2, MDS_ANGLES + 1)[:-1]]
+    firsts = _cheapest_first_rounds(starts, grid, MDS_FITTED)
     best: tuple[float, np.ndarray] | None = None
-    for i in np.sort(cheapest):  # in angle order, as every angle was: a tie keeps the first
+    for i in sorted(firsts):  # in angle order, as every angle was: a tie keeps the first
         _, _, z = firsts[i]
         for _ in range(2):
             total, c, z = _fit_round(z, grid)
@@ -85,11 +86,31 @@ def _rotation(angle: float) -> np.ndarray:
     return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
 
-def _fit_round(z: np.ndarray, grid: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _cheapest_first_rounds(starts: list[np.ndarray], grid: np.ndarray, k: int
+                           ) -> dict[int, tuple[float, np.ndarray, np.ndarray]]:
+    """Start index -> its first round (:func:`_fit_round`), for the ``k`` starts whose first assignment costs least
+    (a tie: the lower index), the same ones as solving every start's would pick. The starts are solved in the order of
+    a lower bound on their cost (:func:`~.matching.reduction_bound`) until the k-th cheapest found costs less than
+    every bound left: none of those can be among the k (at 224 about 8 of 18 solved, not all)."""
+    costs = [_squared_distances(z, grid) for z in starts]
+    bounds = [reduction_bound(cost) for cost in costs]
+    done: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
+    for i in np.argsort(bounds, kind="stable"):
+        if len(done) >= k:
+            kth = sorted(total for total, _, _ in done.values())[k - 1]
+            if kth < bounds[i] - 1e-9 * (1.0 + abs(bounds[i])):  # bounds ascending: every start left costs more
+                break
+        done[int(i)] = _fit_round(starts[i], grid, costs[i])
+    cheapest = sorted(done, key=lambda i: (done[i][0], i))[:k]
+    return {i: done[i] for i in cheapest}
+
+
+def _fit_round(z: np.ndarray, grid: np.ndarray, cost: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """One round of :func:`mds_grid_layout`'s fit of 2-D points ``z`` to ``grid``: each point assigned a grid point
-    (linear assignment on squared distances), then the points moved by the affine map that best takes them to their
-    grid points. Returns (the assignment's cost, point -> grid point, the moved points)."""
-    cost = _squared_distances(z, grid)
+    (linear assignment on squared distances, ``cost`` where the caller has them), then the points moved by the affine
+    map that best takes them to their grid points. Returns (the assignment's cost, point -> grid point, the moved
+    points)."""
+    cost = _squared_distances(z, grid) if cost is None else cost
     rows, cols = linear_sum_assignment(cost)
     affine, *_ = np.linalg.lstsq(np.c_[z, np.ones(len(z))], grid[cols], rcond=None)
     return float(cost[rows, cols].sum()), cols, np.c_[z, np.ones(len(z))] @ affine

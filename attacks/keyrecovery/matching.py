@@ -47,6 +47,13 @@ def mismatch_cost(a: np.ndarray, b: np.ndarray, chunk: int = 16) -> np.ndarray:
     return out
 
 
+def reduction_bound(cost: np.ndarray) -> float:
+    """A lower bound on the cost of every assignment of the square ``cost``: each row's least entry, plus each column's
+    least entry once those are taken off (row, then column reduction; a feasible point of the assignment's dual)."""
+    rows_min = cost.min(axis=1)
+    return float(rows_min.sum() + (cost - rows_min[:, None]).min(axis=0).sum())
+
+
 def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
     """A linear assignment of the square ``cost`` that beats the current placement (row i at column i) by more than
     ``rel_tol`` (1 + the new cost), as (rows, cols), or None: near-ties keep what is there.
@@ -60,8 +67,7 @@ def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.nd
     if cost.size == 0:
         return None
     old = float(np.trace(cost))
-    rows_min = cost.min(axis=1)
-    bound = float(rows_min.sum() + (cost - rows_min[:, None]).min(axis=0).sum())
+    bound = reduction_bound(cost)
     if old - bound <= 0.5 * rel_tol * (1.0 + max(bound, 0.0)):
         return None
     rows, cols = linear_sum_assignment(cost)
