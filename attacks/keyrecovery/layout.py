@@ -22,13 +22,13 @@ from .matching import reduction_bound
 
 
 #: Starting rotations of the MDS embedding tried against the grid (evenly spaced over a quarter turn: the grid's own
-#: symmetry covers the rest). Fewer would save most of ELE's reading time at 224 and lose the reading: with 6, 39 of
-#: the tests' key's 196 positions came out fully explained against 93 with 18 (docs/benchmarks.md).
+#: symmetry covers the rest). Fewer would lose the reading: with 6, 39 of the tests' key's 196 positions came out fully
+#: explained against 93 with 18 (docs/benchmarks.md).
 MDS_ANGLES = 18
 #: Of those rotations, how many are fitted on after their first round of assignment and affine fit (three rounds in
 #: all): the ones whose first assignment cost least. At 224 the angle that ends best was among the first round's 3
-#: cheapest in every one of 588 layouts measured (docs/benchmarks.md, twenty-first session); fitting 4 on, and solving
-#: the first round only where a bound leaves it in question, spends about 16 assignments a layout instead of 54.
+#: cheapest in every one of 1,176 layouts measured (two keys; docs/benchmarks.md, twenty-first session). Fitting 4 on,
+#: and solving a first round only where a bound leaves it in question, spends about 16 assignments a layout, not 54.
 MDS_FITTED = 4
 
 
