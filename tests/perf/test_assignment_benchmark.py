@@ -18,6 +18,9 @@ The ratio of the medians is printed at the end (``-s``). Nothing here asserts on
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -25,8 +28,14 @@ from scipy.optimize import linear_sum_assignment
 from ppbench.attacks.keyrecovery.matching import capacitated_assignment
 from ppbench.attacks.keyrecovery.topology.refine import lattice_neighbours, refill_costs, slot_classes
 
-from test_topology_refine import _refill_costs_by_definition, _smooth_distances  # tests/test_topology_refine.py (conftest.py puts tests/ on sys.path)
-from pairs import print_ratios, time_version  # tests/perf/pairs.py (conftest.py puts it on sys.path)
+_TESTS = Path(__file__).resolve().parents[1]
+_PERF = Path(__file__).resolve().parent
+for _folder in (_TESTS, _PERF):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from test_topology_refine import _refill_costs_by_definition, _smooth_distances  # noqa: E402  (tests/test_topology_refine.py)
+from pairs import print_ratios, time_version  # noqa: E402  (tests/perf/pairs.py)
 
 MEDIANS: dict[tuple[str, str], float] = {}
 

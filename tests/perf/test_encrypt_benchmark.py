@@ -24,7 +24,9 @@ encrypt / naive per image >= 20x). Nothing here asserts on time.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +34,11 @@ import torch
 
 from ppbench.schemes import create_scheme, generate_key, list_schemes, scheme_info
 
-import reference  # tests/reference.py (conftest.py puts tests/ on sys.path)
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS) not in sys.path:
+    sys.path.insert(0, str(_TESTS))
+
+import reference  # noqa: E402  (tests/reference.py)
 
 # (image size, block size, batch for encrypt/clone, batch for the naive loop)
 CONFIGS = {32: (4, 10_000, 200), 224: (16, 256, 8)}

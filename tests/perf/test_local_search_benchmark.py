@@ -13,19 +13,28 @@ search on 48 items (ELE's 16 pixels x 3 channels at M = 4). The ratio of the med
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from ppbench.attacks.keyrecovery.geometry import grid_adjacent
 from ppbench.attacks.keyrecovery.layout import pair_swap_search
 
-from test_local_search import (  # tests/test_local_search.py (conftest.py puts tests/ on sys.path)
+_TESTS = Path(__file__).resolve().parents[1]
+_PERF = Path(__file__).resolve().parent
+for _folder in (_TESTS, _PERF):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from test_local_search import (  # noqa: E402  (tests/test_local_search.py)
     greedy_by_definition,
     pair_swap_search_by_definition,
     random_jigsaw,
     swap_refine_by_definition,
 )
-from pairs import print_ratios, time_version  # tests/perf/pairs.py (conftest.py puts it on sys.path)
+from pairs import print_ratios, time_version  # noqa: E402  (tests/perf/pairs.py)
 
 MEDIANS: dict[tuple[str, str], float] = {}
 
