@@ -112,8 +112,9 @@ def _fit_round(z: np.ndarray, grid: np.ndarray, cost: np.ndarray | None = None) 
     points)."""
     cost = _squared_distances(z, grid) if cost is None else cost
     rows, cols = linear_sum_assignment(cost)
-    affine, *_ = np.linalg.lstsq(np.c_[z, np.ones(len(z))], grid[cols], rcond=None)
-    return float(cost[rows, cols].sum()), cols, np.c_[z, np.ones(len(z))] @ affine
+    design = np.c_[z, np.ones(len(z))]  # the points with a constant: an affine map is one product
+    affine, *_ = np.linalg.lstsq(design, grid[cols], rcond=None)
+    return float(cost[rows, cols].sum()), cols, design @ affine
 
 
 def _squared_distances(z: np.ndarray, grid: np.ndarray) -> np.ndarray:
