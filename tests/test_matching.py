@@ -13,7 +13,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from ppbench.attacks.keyrecovery.matching import (MAX_GROUPS, GroupMoves, capacitated_assignment, improving_assignment,
-                                                  undo_negative_cycles)
+                                                  reduced_cost, undo_negative_cycles)
 
 
 def _brute_force_best(cost: np.ndarray) -> float:
@@ -50,6 +50,40 @@ def test_a_gain_just_over_the_tolerance_is_not_lost_to_the_bounds_rounding():
     cost = np.array([[3.8297376179495752, 5.780857737735718], [8.290450177920716, 10.241585369014775]])
     better = improving_assignment(cost)
     assert better is not None and list(better[1]) == [1, 0]
+
+
+def _placement_like_cost(seed: int, n: int = 60) -> np.ndarray:
+    """Squared distances between n items' sample vectors and n shuffled, noisy targets (the shape of the re-read's
+    costs: a constant per row and per column, items of equal samples tying exactly)."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 16, (40, n)).astype(np.float64)
+    values[:, 1] = values[:, 0]  # two items equal in every sample: their columns tie exactly
+    target = values[:, rng.permutation(n)] + rng.normal(0.0, 2.0, (40, n))
+    return ((values[:, :, None] - target[:, None, :]) ** 2).sum(axis=0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_reduced_cost_holds_a_zero_in_every_row_and_column_and_shifts_every_assignment_by_its_bound(seed):
+    cost = _placement_like_cost(seed)
+    reduced, bound = reduced_cost(cost)
+    assert (reduced >= 0).all()
+    assert (reduced.min(axis=1) == 0).all() and (reduced.min(axis=0) == 0).all()
+    rng = np.random.default_rng(seed)
+    for perm in [np.arange(cost.shape[0])] + [rng.permutation(cost.shape[0]) for _ in range(5)]:
+        rows = np.arange(cost.shape[0])
+        assert cost[rows, perm].sum() == pytest.approx(reduced[rows, perm].sum() + bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_assignment_solved_on_the_reduced_cost_is_optimal_for_the_cost_itself(seed):
+    cost = _placement_like_cost(seed)
+    rows, cols = linear_sum_assignment(cost)
+    optimum = float(cost[rows, cols].sum())
+    better = improving_assignment(cost)
+    assert better is not None  # the shuffled targets leave the diagonal far from optimal
+    got_rows, got_cols = better
+    assert sorted(got_cols) == list(range(cost.shape[0]))
+    assert float(cost[got_rows, got_cols].sum()) == pytest.approx(optimum, rel=1e-12)
 
 
 def test_an_empty_or_non_square_cost_is_handled_plainly():

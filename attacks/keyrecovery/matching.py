@@ -47,30 +47,42 @@ def mismatch_cost(a: np.ndarray, b: np.ndarray, chunk: int = 16) -> np.ndarray:
     return out
 
 
-def reduction_bound(cost: np.ndarray) -> float:
-    """A lower bound on the cost of every assignment of the square ``cost``: each row's least entry, plus each column's
-    least entry once those are taken off (row, then column reduction; a feasible point of the assignment's dual)."""
+def reduced_cost(cost: np.ndarray) -> tuple[np.ndarray, float]:
+    """The square ``cost`` less each row's least entry, then less each column's least entry of what is left (row, then
+    column reduction), and the sum of everything taken off: a lower bound on the cost of every assignment (a feasible
+    point of the assignment's dual). Every assignment's cost drops by that same sum, so the optimal ones are the same."""
     rows_min = cost.min(axis=1)
-    return float(rows_min.sum() + (cost - rows_min[:, None]).min(axis=0).sum())
+    reduced = cost - rows_min[:, None]
+    cols_min = reduced.min(axis=0)
+    reduced -= cols_min[None, :]
+    return reduced, float(rows_min.sum() + cols_min.sum())
+
+
+def reduction_bound(cost: np.ndarray) -> float:
+    """A lower bound on the cost of every assignment of the square ``cost`` (:func:`reduced_cost`)."""
+    return reduced_cost(cost)[1]
 
 
 def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
     """A linear assignment of the square ``cost`` that beats the current placement (row i at column i) by more than
     ``rel_tol`` (1 + the new cost), as (rows, cols), or None: near-ties keep what is there.
 
-    Row, then column reduction gives a lower bound on every assignment's cost (the dual of the assignment
-    problem); where the diagonal is within half the tolerance of it, no assignment can be better by the whole
-    tolerance (the half left over covers the bound's rounding), and the O(n^3) solver is skipped. That is the
-    common case for a key that has settled (re-read again and again), so the answer is the solver's, only cheaper."""
+    Row, then column reduction (:func:`reduced_cost`) gives a lower bound on every assignment's cost; where the
+    diagonal is within half the tolerance of it, no assignment can be better by the whole tolerance (the half left over
+    covers the bound's rounding), and the O(n^3) solver is skipped. That is the common case for a key that has settled
+    (re-read again and again). Otherwise the solver runs on the reduced matrix: the same optimal assignments, found
+    3-4 x faster by scipy's shortest augmenting paths on the re-read's 767-item matrices at 224 x 224 (whose every
+    column then holds a zero); where several assignments tie exactly (cipher nibbles equal in every sample), it may
+    pick another of them than on the unreduced matrix (docs/benchmarks.md, twenty-second session)."""
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
         raise ValueError(f"improving_assignment needs a square cost matrix, got shape {cost.shape}")
     if cost.size == 0:
         return None
     old = float(np.trace(cost))
-    bound = reduction_bound(cost)
+    reduced, bound = reduced_cost(cost)
     if old - bound <= 0.5 * rel_tol * (1.0 + max(bound, 0.0)):
         return None
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = linear_sum_assignment(reduced)
     new = float(cost[rows, cols].sum())
     return (rows, cols) if new < old - rel_tol * (1.0 + abs(new)) else None
 
