@@ -68,9 +68,8 @@ def test_the_reduced_cost_holds_a_zero_in_every_row_and_column_and_shifts_every_
     reduced, bound = reduced_cost(cost)
     assert (reduced >= 0).all()
     assert (reduced.min(axis=1) == 0).all() and (reduced.min(axis=0) == 0).all()
-    rng = np.random.default_rng(seed)
-    for perm in [np.arange(cost.shape[0])] + [rng.permutation(cost.shape[0]) for _ in range(5)]:
-        rows = np.arange(cost.shape[0])
+    rng, rows = np.random.default_rng(seed), np.arange(cost.shape[0])
+    for perm in [rows] + [rng.permutation(cost.shape[0]) for _ in range(5)]:
         assert cost[rows, perm].sum() == pytest.approx(reduced[rows, perm].sum() + bound, rel=1e-12)
 
 

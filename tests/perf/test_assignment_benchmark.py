@@ -12,10 +12,6 @@ Run only in benchmark mode (the default ``addopts`` has ``--benchmark-skip``)::
   (its 12 slot classes) on a scrambled 3 x 32 x 32 map, by
   :func:`~ppbench.attacks.keyrecovery.topology.refine.refill_costs` and by the definition it is pinned to in
   ``tests/test_topology_refine.py`` (the gathered (m, K, m) array summed over k).
-- ``improving``: one 768-item assignment shaped like the ELE re-read's at 224 x 224 (the low nibbles of 200 smooth
-  16 x 16 blocks against a noisy prediction of them, 40 pairs exchanged), by
-  :func:`~ppbench.attacks.keyrecovery.matching.improving_assignment` (scipy's solver on the row- and column-reduced
-  matrix) and by scipy's solver on the matrix itself (the same optimum, pinned in ``tests/test_matching.py``).
 
 The ratio of the medians is printed at the end (``-s``). Nothing here asserts on time.
 """
@@ -27,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.ndimage import zoom
 from scipy.optimize import linear_sum_assignment
 
-from ppbench.attacks.keyrecovery.matching import capacitated_assignment, improving_assignment
+from ppbench.attacks.keyrecovery.matching import capacitated_assignment
 from ppbench.attacks.keyrecovery.topology.refine import lattice_neighbours, refill_costs, slot_classes
 
 _TESTS = Path(__file__).resolve().parents[1]
@@ -53,16 +48,6 @@ def _instance(step: str):
         cost = ((features[:, None, :] - rng.normal(size=(3, 2))[None]) ** 2).sum(-1)
         return (lambda: capacitated_assignment(cost, [1024] * 3),
                 lambda: linear_sum_assignment(np.repeat(cost, 1024, axis=1)))
-    if step == "improving":
-        smooth = np.stack([zoom(b, (4, 4, 1), order=3) for b in rng.uniform(0, 255, (200, 4, 4, 3))]).clip(0, 255)
-        values = smooth.reshape(200, 768) % 16
-        placed = np.arange(768)  # the current placement: right but for 40 exchanged pairs
-        pairs = rng.choice(768, (40, 2), replace=False)
-        placed[pairs[:, 0]], placed[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
-        predicted = values[:, placed] + rng.normal(0.0, 1.5, values.shape)
-        cost = ((values * values).sum(axis=0)[:, None] - 2.0 * values.T @ predicted
-                + (predicted * predicted).sum(axis=0)[None, :])
-        return lambda: improving_assignment(cost), lambda: linear_sum_assignment(cost)
     dist = _smooth_distances(3, 32, 32, 0)
     flat = rng.permutation(dist.shape[0])
     nbr, wts = lattice_neighbours(3, 32, 32)
@@ -72,7 +57,7 @@ def _instance(step: str):
 
 
 @pytest.mark.parametrize("version", ["ppbench", "definition"])
-@pytest.mark.parametrize("step", ["capacitated", "refine", "improving"])
+@pytest.mark.parametrize("step", ["capacitated", "refine"])
 def test_assignment_step(benchmark, step, version):
     time_version(benchmark, MEDIANS, step, version, *_instance(step), rounds=3)
 
@@ -81,4 +66,4 @@ def test_assignment_step(benchmark, step, version):
 def report_ratios():
     """After the module's benchmarks: definition / ppbench median time per step."""
     yield
-    print_ratios(MEDIANS, ("capacitated", "refine", "improving"))
+    print_ratios(MEDIANS, ("capacitated", "refine"))
