@@ -185,3 +185,11 @@ def test_a_cycle_through_three_groups_that_no_exchange_of_two_items_improves_is_
 def test_capacities_that_cannot_hold_the_items_or_too_many_groups_are_refused_with_the_fix(cost, capacity, message):
     with pytest.raises(ValueError, match=message):
         capacitated_assignment(cost, capacity)
+
+
+def test_an_assignment_priced_in_single_precision_is_accepted_on_its_double_precision_total():
+    cost = np.array([[5.0, 4.99], [5.0, 5.0]], np.float32)  # the exchange looks 0.01 cheaper: rounding, say
+    assert improving_assignment(cost) is not None  # judged on the matrix itself, it would be taken
+    assert improving_assignment(cost, total=lambda rows, cols: 10.0) is None  # the data say it ties
+    gain = lambda rows, cols: 10.0 if np.array_equal(rows, cols) else 9.9  # noqa: E731
+    assert improving_assignment(cost, total=gain) is not None

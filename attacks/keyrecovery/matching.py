@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -63,7 +64,9 @@ def reduction_bound(cost: np.ndarray) -> float:
     return reduced_cost(cost)[1]
 
 
-def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
+def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6,
+                         total: Callable[[np.ndarray, np.ndarray], float] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
     """A linear assignment of the square ``cost`` that beats the current placement (row i at column i) by more than
     ``rel_tol`` (1 + the new cost), as (rows, cols), or None: near-ties keep what is there.
 
@@ -73,7 +76,12 @@ def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.nd
     (re-read again and again). Otherwise the solver runs on the reduced matrix: the same optimal assignments, found
     3-4 x faster by scipy's shortest augmenting paths on the re-read's 767-item matrices at 224 x 224 (whose every
     column then holds a zero); where several assignments tie exactly (cipher nibbles equal in every sample), it may
-    pick another of them than on the unreduced matrix (docs/benchmarks.md, twenty-second session)."""
+    pick another of them than on the unreduced matrix (docs/benchmarks.md, twenty-second session).
+
+    ``total``: where ``cost`` was priced in single precision, the cost of an assignment (rows, cols) summed again in
+    double precision from the data; the new assignment is then accepted on it. A float32 entry's rounding (about 0.02
+    on the re-read's 224 matrices) exceeds the tolerance near an optimum (about 1e-4 there), so judged on the matrix
+    itself, exact ties would move keys."""
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
         raise ValueError(f"improving_assignment needs a square cost matrix, got shape {cost.shape}")
     if cost.size == 0:
@@ -83,7 +91,11 @@ def improving_assignment(cost: np.ndarray, rel_tol: float = 1e-6) -> tuple[np.nd
     if old - bound <= 0.5 * rel_tol * (1.0 + max(bound, 0.0)):
         return None
     rows, cols = linear_sum_assignment(reduced)
-    new = float(cost[rows, cols].sum())
+    if total is None:
+        new = float(cost[rows, cols].sum())
+    else:
+        diagonal = np.arange(cost.shape[0])
+        old, new = total(diagonal, diagonal), total(rows, cols)
     return (rows, cols) if new < old - rel_tol * (1.0 + abs(new)) else None
 
 

@@ -19,6 +19,8 @@ move a key. A few rounds, until nothing moves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.ndimage import maximum_filter
@@ -41,6 +43,14 @@ FIT_SAMPLES = 20_000
 #: Fewest samples per feature for a class's own fit; with fewer (the corner pixels of a few images) the fit
 #: would reproduce its own samples, so those pixels keep the neighbour mean.
 MIN_SAMPLES_PER_FEATURE = 10
+#: The precision the re-read (and the first-pixel and edge steps after it) decrypts, predicts and prices nibble
+#: placements in. Single precision halves the memory its sweeps stream and the time of its (767 x n) x (n x 767)
+#: products (a fit at 224 x 224 about a third faster, docs/benchmarks.md, twenty-third session). What decides is summed
+#: in double precision: a placement's entries round by up to about 0.02 there, more than the tolerance an assignment
+#: must beat the current one by near an optimum (1e-6 of a total of about 100), so a new assignment is accepted on its
+#: total summed again from the data (:func:`placement_total`); the bytes' pass prices in double (its entries reach
+#: 10^7); the energies and residuals that passes are judged by are summed in double.
+REREAD_DTYPE = np.float32
 #: Images per slice when a predictor sweeps the images: a slice's arrays stay in the CPU's cache across the
 #: predictor's shifted multiply-adds (measured at 224 x 224: about 4x faster than whole-array passes, same values).
 IMAGE_CHUNK = 8
@@ -110,7 +120,7 @@ def fitted_prediction(images: np.ndarray, seed: int = 0) -> np.ndarray:
 def _neighbour_mean(images: np.ndarray) -> np.ndarray:
     """:func:`neighbour_mean_prediction` on one slice of images, in one pass."""
     pad = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    ones = np.pad(np.ones((1,) + images.shape[1:3] + (1,)), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    ones = np.pad(np.ones((1,) + images.shape[1:3] + (1,), images.dtype), ((0, 0), (1, 1), (1, 1), (0, 0)))
     near = lambda a: a[:, :-2, 1:-1] + a[:, 2:, 1:-1] + a[:, 1:-1, :-2] + a[:, 1:-1, 2:]  # noqa: E731
     mean = near(pad) / near(ones)
     offset = images - mean  # each channel's departure from its neighbours
@@ -158,8 +168,9 @@ def _apply(planes: list[np.ndarray], ch: int, rows: np.ndarray, cols: np.ndarray
     r0, r1, c0, c1 = rows[0] + RADIUS, rows[-1] + 1 + RADIUS, cols[0] + RADIUS, cols[-1] + 1 + RADIUS
     planes = [plane[part] for plane in planes]  # the images this sweep covers
     n = planes[0].shape[0]
-    out = np.empty((n, rows.size, cols.size))
-    scratch = np.empty((min(n, IMAGE_CHUNK), rows.size, cols.size))  # one feature's term, reused by every slice
+    out = np.empty((n, rows.size, cols.size), planes[0].dtype)
+    scratch = np.empty_like(out, shape=(min(n, IMAGE_CHUNK), rows.size, cols.size))  # one feature's term, reused
+    weights = weights.astype(planes[0].dtype)  # the images' precision (a float64 weight makes every term float64)
     for s in range(0, n, IMAGE_CHUNK):
         chunk = out[s:s + IMAGE_CHUNK]
         chunk[...] = weights[-1]
@@ -201,7 +212,7 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     bit, docs/benchmarks.md; the tests' 32 x 32 case likewise). A fit's late rounds move only the image-edge positions
     to and fro, and mostly the pixels at the image's border, so most positions skip them."""
     original = perms
-    decrypt = _decryptor(y, block_perm, m)
+    decrypt = _decryptor(y, block_perm, m, REREAD_DTYPE)
     plain = decrypt(perms)
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
@@ -237,15 +248,15 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     return perms, int((perms != original).any(axis=1).sum())
 
 
-def _decryptor(y: np.ndarray, block_perm: np.ndarray, m: int):
-    """perms -> the (n, H, W, 3) float images ``y`` decrypts to under (perms, ``block_perm``)."""
+def _decryptor(y: np.ndarray, block_perm: np.ndarray, m: int, dtype: type = np.float64):
+    """perms -> the (n, H, W, 3) float images ``y`` decrypts to under (perms, ``block_perm``), as ``dtype``."""
     n, _, h, w = y.shape
     cipher = torch.from_numpy(np.ascontiguousarray(y))
 
     def decrypt(perms: np.ndarray) -> np.ndarray:
         scheme = create_scheme("ele", key_material={"perms": perms, "block_perm": block_perm}, image_size=(h, w),
                                block_size=m)
-        return scheme.decrypt(cipher).numpy().transpose(0, 2, 3, 1).astype(np.float64)
+        return scheme.decrypt(cipher).numpy().transpose(0, 2, 3, 1).astype(dtype)
 
     return decrypt
 
@@ -262,8 +273,13 @@ def _roughness(plain: np.ndarray) -> float:
 
 
 def _residual(plain: np.ndarray, fitted: np.ndarray) -> float:
-    """:func:`_roughness` of ``plain`` given its fitted prediction ``fitted`` (made once, used twice)."""
-    return float(((plain - fitted) ** 2).mean())
+    """:func:`_roughness` of ``plain`` given its fitted prediction ``fitted`` (made once, used twice), summed in float64
+    a slice of images at a time (no temporary of the whole images)."""
+    total = 0.0
+    for s in range(0, len(plain), IMAGE_CHUNK):
+        diff = (plain[s:s + IMAGE_CHUNK] - fitted[s:s + IMAGE_CHUNK]).ravel()
+        total += float(np.einsum("i,i->", diff, diff, dtype=np.float64))
+    return total / max(plain.size, 1)
 
 
 def position_window(p: int, cols: int, m: int) -> tuple[slice, slice, slice]:
@@ -280,7 +296,7 @@ def position_inputs(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, c
     n, _, w, _ = plain.shape
     window, d = position_window(p, w // m, m), 3 * m * m
     return (plain[window].reshape(n, d), predicted[window].reshape(n, d),
-            nib[:, cipher_at[p]].astype(np.float64))
+            nib[:, cipher_at[p]].astype(plain.dtype))
 
 
 def _reread(plain: np.ndarray, predicted: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_perm: np.ndarray,
@@ -348,6 +364,9 @@ def _reassign_bytes(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray) ->
     makes both pixels worse). Each nibble is read negated where its new slot says; pixel 0's channel-0 byte holds
     plain d's high and stays; a channel's old placement is kept unless the new one costs strictly less."""
     d = target.shape[1]
+    # priced in double precision: a byte's squared error summed over the samples reaches 10^7, where a float32 entry
+    # rounds by about 1 (the matrices are small: 256 pixels a channel)
+    cipher, target = cipher.astype(np.float64, copy=False), target.astype(np.float64, copy=False)
     negated_high, negated_low = _signs(perm, d, high=True), _signs(perm, d, high=False)
     high_at, low_at = np.empty(d, np.int64), np.empty(d, np.int64)  # the cipher nibble at each plain slot
     holders = np.flatnonzero(perm >= d)
@@ -408,6 +427,17 @@ def placement_cost(values: np.ndarray, target: np.ndarray, negated: np.ndarray, 
     return cost
 
 
+def placement_total(values: np.ndarray, target: np.ndarray, negated: np.ndarray
+                    ) -> Callable[[np.ndarray, np.ndarray], float]:
+    """(rows, cols) -> what :func:`placement_cost` prices cipher nibbles ``rows`` placed at slots ``cols`` at in all,
+    summed in double precision from the data (``improving_assignment``'s ``total``: the matrix may be single)."""
+    def total(rows: np.ndarray, cols: np.ndarray) -> float:
+        goal = target[:, cols].astype(np.float64)
+        goal = np.where(negated[cols][None, :], 15.0 - goal, goal)
+        return float(np.square(values[:, rows].astype(np.float64) - goal).sum())
+    return total
+
+
 def _reassign(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray, high: bool) -> np.ndarray:
     """``perm`` with its highs (or lows) re-assigned: cipher nibble k to the plain slot s minimising the sum
     over samples of (target[s] - nibble value)^2, the nibble read negated where slot s says so (plain d's holder
@@ -416,8 +446,9 @@ def _reassign(perm: np.ndarray, cipher: np.ndarray, target: np.ndarray, high: bo
     # the highs without plain d's holder (it stays: see the module docstring), or every low
     holders = np.flatnonzero(perm > d) if high else np.flatnonzero(perm < d)
     slots = perm[holders] - (d if high else 0)  # each holder's current plain slot; the pass permutes these
-    cost = placement_cost(cipher[:, holders], target[:, slots], _signs(perm, d, high)[slots])
-    better = improving_assignment(cost)  # holder i sits at slots[i] now: the diagonal
+    values, goal, negated = cipher[:, holders], target[:, slots], _signs(perm, d, high)[slots]
+    # holder i sits at slots[i] now: the diagonal; judged in double precision (the cost may be single)
+    better = improving_assignment(placement_cost(values, goal, negated), total=placement_total(values, goal, negated))
     if better is None:
         return perm
     rows, cols = better

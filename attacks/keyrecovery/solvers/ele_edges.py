@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..parallel import map_positions
-from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost, position_window
+from .ele_assembled import REREAD_DTYPE, _decryptor, _signs, cipher_positions, placement_cost, position_window
 from .ele_first_pixel import with_first_pixel
 
 #: The predictors' reaches, (depth, width): ``depth`` decided rows (or columns) behind each predicted pixel,
@@ -49,7 +49,8 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     rows, cols = h // m, w // m
     if rows < 3 or cols < 3:  # no inner block to start from or to fit the predictor on
         return perms, 0
-    plain = np.ascontiguousarray(_decryptor(y, block_perm, m)(perms))  # pixel-major: _features gathers whole pixels
+    # pixel-major (_features gathers whole pixels), in the re-read's precision
+    plain = np.ascontiguousarray(_decryptor(y, block_perm, m, REREAD_DTYPE)(perms))
     inner = np.zeros((h, w), bool)
     inner[m:h - m, m:w - m] = True
     cipher_at = cipher_positions(block_perm)
@@ -69,7 +70,7 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
                              for reach in REACHES])
 
         best_residuals, best_key, best_block = residuals(), perms[p], plain[block].copy()
-        cipher = nib[:, cipher_at[p]].astype(np.float64)
+        cipher = nib[:, cipher_at[p]].astype(plain.dtype)
         starts = [perms[p]] + [with_first_pixel(perms[p], int(c)) for c in candidate_starts[p] if perms[p][c] != 3 * m * m]
         for start in starts:
             for reach in REACHES:
@@ -148,13 +149,14 @@ def fit_directional(plain: np.ndarray, inner: np.ndarray, direction: tuple[int, 
     pick = np.random.default_rng(seed).choice(n * ii.size, min(FIT_SAMPLES, n * ii.size), replace=False)
     img, cell = np.divmod(pick, ii.size)
     feats = _features(plain, ii[cell], jj[cell], direction, m, reach, images=img)
+    feats = feats.astype(np.float64)  # fitted in double precision whatever the images' precision
     return np.stack([np.linalg.lstsq(feats, plain[img, ii[cell], jj[cell], ch], rcond=None)[0] for ch in range(3)])
 
 
 def _predict(plain: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.ndarray,
              direction: tuple[int, int], m: int, reach: tuple[int, int]) -> np.ndarray:
     """(n, len(rows), 3): each pixel's value as the pixels behind it predict it."""
-    return _features(plain, rows, cols, direction, m, reach) @ weights.T
+    return _features(plain, rows, cols, direction, m, reach) @ weights.T.astype(plain.dtype)
 
 
 def _layers(r0: int, c0: int, m: int, direction: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -171,7 +173,8 @@ def _block_residual(plain: np.ndarray, weights: np.ndarray, r0: int, c0: int, m:
                     direction: tuple[int, int], reach: tuple[int, int]) -> float:
     """Squared residual of the directional predictor over the block's pixels."""
     ii, jj = (g.ravel() for g in np.meshgrid(np.arange(r0, r0 + m), np.arange(c0, c0 + m), indexing="ij"))
-    return float(((_predict(plain, weights, ii, jj, direction, m, reach) - plain[:, ii, jj, :]) ** 2).sum())
+    residual = _predict(plain, weights, ii, jj, direction, m, reach) - plain[:, ii, jj, :]
+    return float(np.square(residual).sum(dtype=np.float64))
 
 
 def _peel_block(plain: np.ndarray, weights: np.ndarray, cipher: np.ndarray, perm: np.ndarray, r0: int, c0: int,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel import map_positions
-from .ele_assembled import (_decryptor, _residual, _roughness, cipher_positions, decrypt_position, fitted_prediction,
-                            position_inputs, reread_position)
+from .ele_assembled import (REREAD_DTYPE, _decryptor, _residual, _roughness, cipher_positions, decrypt_position,
+                            fitted_prediction, position_inputs, reread_position)
 
 #: The pixels (row, column) of a block whose channel-0 high, as the in-block reading placed it, may hold plain nibble
 #: d instead of the one read: the first pixel's nearest neighbours (measured on the tests' 224 key: where the
@@ -52,7 +52,7 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher nibbles, ``block_perm`` the block order
     found. The pass is kept only if it makes the decrypted images smoother as a whole (as the re-read's passes).
     Returns (perms, number of positions whose holder moved)."""
-    decrypt = _decryptor(y, block_perm, m)
+    decrypt = _decryptor(y, block_perm, m, REREAD_DTYPE)
     plain = decrypt(perms)
     predicted = fitted_prediction(plain)
     cipher_at = cipher_positions(block_perm)
@@ -91,4 +91,4 @@ def _best_holder(perm: np.ndarray, cipher: np.ndarray, values: np.ndarray, pred:
 
 def _cost(perm: np.ndarray, cipher: np.ndarray, pred: np.ndarray) -> float:
     """Squared difference between one position's decryption under ``perm`` and the prediction, over its samples."""
-    return float(((decrypt_position(perm, cipher) - pred) ** 2).sum())
+    return float(np.square(decrypt_position(perm, cipher) - pred).sum(dtype=np.float64))
