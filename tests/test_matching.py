@@ -191,5 +191,7 @@ def test_an_assignment_priced_in_single_precision_is_accepted_on_its_double_prec
     cost = np.array([[5.0, 4.99], [5.0, 5.0]], np.float32)  # the exchange looks 0.01 cheaper: rounding, say
     assert improving_assignment(cost) is not None  # judged on the matrix itself, it would be taken
     assert improving_assignment(cost, total=lambda rows, cols: 10.0) is None  # the data say it ties
+    rounded_up = np.array([[5.02, 4.99], [5.0, 5.0]], np.float32)  # the diagonal itself rounded 0.02 dearer
+    assert improving_assignment(rounded_up, total=lambda rows, cols: 10.0) is None  # both totals from the data
     gain = lambda rows, cols: 10.0 if np.array_equal(rows, cols) else 9.9  # noqa: E731
     assert improving_assignment(cost, total=gain) is not None

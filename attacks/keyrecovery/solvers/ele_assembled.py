@@ -49,7 +49,8 @@ MIN_SAMPLES_PER_FEATURE = 10
 #: in double precision: a placement's entries round by up to about 0.02 there, more than the tolerance an assignment
 #: must beat the current one by near an optimum (1e-6 of a total of about 100), so a new assignment is accepted on its
 #: total summed again from the data (:func:`placement_total`); the bytes' pass prices in double (its entries reach
-#: 10^7); the energies and residuals that passes are judged by are summed in double.
+#: 10^7); the energies and residuals that passes are judged by are summed in double (the edge step's layer
+#: assignments choose on single matrices, and it keeps a block only where its residuals, summed in double, fall).
 REREAD_DTYPE = np.float32
 #: Images per slice when a predictor sweeps the images: a slice's arrays stay in the CPU's cache across the
 #: predictor's shifted multiply-adds (measured at 224 x 224: about 4x faster than whole-array passes, same values).
