@@ -213,7 +213,7 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     bit, docs/benchmarks.md; the tests' 32 x 32 case likewise). A fit's late rounds move only the image-edge positions
     to and fro, and mostly the pixels at the image's border, so most positions skip them."""
     original = perms
-    decrypt = _decryptor(y, block_perm, m, REREAD_DTYPE)
+    decrypt = _decryptor(y, block_perm, m)
     plain = decrypt(perms)
     fitted = fitted_prediction(plain)  # the roughness's refit, and the fitted predictor's reading of ``plain``
     energy = _residual(plain, fitted)
@@ -249,15 +249,16 @@ def reread_assembled(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     return perms, int((perms != original).any(axis=1).sum())
 
 
-def _decryptor(y: np.ndarray, block_perm: np.ndarray, m: int, dtype: type = np.float64):
-    """perms -> the (n, H, W, 3) float images ``y`` decrypts to under (perms, ``block_perm``), as ``dtype``."""
+def _decryptor(y: np.ndarray, block_perm: np.ndarray, m: int):
+    """perms -> the (n, H, W, 3) float images ``y`` decrypts to under (perms, ``block_perm``), in :data:`REREAD_DTYPE`
+    (read at each call: one setting for the re-read and the steps after it, which all decrypt through here)."""
     n, _, h, w = y.shape
     cipher = torch.from_numpy(np.ascontiguousarray(y))
 
     def decrypt(perms: np.ndarray) -> np.ndarray:
         scheme = create_scheme("ele", key_material={"perms": perms, "block_perm": block_perm}, image_size=(h, w),
                                block_size=m)
-        return scheme.decrypt(cipher).numpy().transpose(0, 2, 3, 1).astype(dtype)
+        return scheme.decrypt(cipher).numpy().transpose(0, 2, 3, 1).astype(REREAD_DTYPE)
 
     return decrypt
 

@@ -23,7 +23,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..parallel import map_positions
-from . import ele_assembled
 from .ele_assembled import _decryptor, _signs, cipher_positions, placement_cost, position_window
 from .ele_first_pixel import with_first_pixel
 
@@ -51,7 +50,7 @@ def peel_image_edges(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_pe
     if rows < 3 or cols < 3:  # no inner block to start from or to fit the predictor on
         return perms, 0
     # pixel-major (_features gathers whole pixels), in the re-read's precision
-    plain = np.ascontiguousarray(_decryptor(y, block_perm, m, ele_assembled.REREAD_DTYPE)(perms))
+    plain = np.ascontiguousarray(_decryptor(y, block_perm, m)(perms))
     inner = np.zeros((h, w), bool)
     inner[m:h - m, m:w - m] = True
     cipher_at = cipher_positions(block_perm)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..parallel import map_positions
-from . import ele_assembled
 from .ele_assembled import (_decryptor, _residual, _roughness, cipher_positions, decrypt_position,
                             fitted_prediction, position_inputs, reread_position)
 
@@ -53,7 +52,7 @@ def settle_first_pixel(y: np.ndarray, nib: np.ndarray, perms: np.ndarray, block_
     the uint8 (n, 3, H, W) ciphertexts, ``nib`` their (n, N, 2d) cipher nibbles, ``block_perm`` the block order
     found. The pass is kept only if it makes the decrypted images smoother as a whole (as the re-read's passes).
     Returns (perms, number of positions whose holder moved)."""
-    decrypt = _decryptor(y, block_perm, m, ele_assembled.REREAD_DTYPE)  # read at call time: one switch for every step
+    decrypt = _decryptor(y, block_perm, m)
     plain = decrypt(perms)
     predicted = fitted_prediction(plain)
     cipher_at = cipher_positions(block_perm)
